@@ -1,0 +1,44 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: demo test ui install system-deps lint bench clean-data
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# gdaldem is the reference the terrain tests compare against (Debian's gdal-bin).
+system-deps:
+	@command -v gdaldem >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin >/dev/null; fi; }
+
+demo: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/lsm demo
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/lsm register
+	setsid env --default-signal=INT,TERM $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: $(STAMP)
+	$(BIN)/ruff check lsm_core lsm_assets lsm_assets_tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_pu.py
+	$(BIN)/python benchmarks/bench_threshold.py
+
+clean-data:
+	rm -rf data/study_areas data/incoming data/warehouse data/archive data/quarantine

@@ -1,0 +1,222 @@
+"""Raster and vector I/O on the area grid, with atomic writes.
+
+Outputs are Cloud-Optimized GeoTIFFs (band names kept as band descriptions), GeoParquet and
+GeoPackage, so they open in QGIS as they are. Every write goes to a temporary file in the target
+folder and is renamed into place, so a crash never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.shutil import copy as rio_copy
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window, from_bounds
+
+from lsm_core.errors import GridMismatchError, InputFileError
+from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers such as GDAL want to create the file themselves
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def grid_of(path: str | Path) -> AreaGrid:
+    """The grid (CRS, transform, shape) of a raster file."""
+    with _open(path) as src:
+        return AreaGrid(src.crs.to_string(), tuple(src.transform)[:6], src.height, src.width)
+
+
+def band_names(path: str | Path) -> list[str]:
+    """Band descriptions of a raster (``band_<i>`` where a band has none)."""
+    with _open(path) as src:
+        return [d or f"band_{i + 1}" for i, d in enumerate(src.descriptions)]
+
+
+def read_raster(path: str | Path, window: Window | None = None, bands: Sequence[int] | None = None) -> np.ndarray:
+    """Bands x rows x cols as float32 with nodata as NaN (categorical codes survive as exact floats)."""
+    with _open(path) as src:
+        return _masked_read(src, window, bands)
+
+
+def _masked_read(src, window: Window | None, bands: Sequence[int] | None) -> np.ndarray:
+    idx = list(bands) if bands is not None else list(range(1, src.count + 1))
+    arr = src.read(idx, window=window, masked=True)
+    return np.ma.filled(arr.astype(np.float32), np.nan)
+
+
+def _open(path: str | Path):
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputFileError(f"cannot open raster ({exc})", path) from exc
+
+
+def raster_on_grid(path: str | Path, grid: AreaGrid, *, reproject: bool = False,
+                   resampling: Resampling = Resampling.bilinear) -> np.ndarray:
+    """Read a raster onto ``grid`` (bands x rows x cols, NaN nodata).
+
+    A raster on another grid of the same CRS is resampled; one in another CRS is warped only when
+    ``reproject`` is true, otherwise GridMismatchError names the file. One that does not overlap
+    the area always raises.
+    """
+    return _read_on_grid(path, grid, reproject, resampling, None)
+
+
+def raster_window_on_grid(path: str | Path, grid: AreaGrid, window: Window, *, reproject: bool = False,
+                          resampling: Resampling = Resampling.bilinear) -> np.ndarray:
+    """Like ``raster_on_grid`` for one window of the grid, so large areas can be read block by block."""
+    return _read_on_grid(path, grid, reproject, resampling, window)
+
+
+def _read_on_grid(path, grid: AreaGrid, reproject: bool, resampling: Resampling, window: Window | None) -> np.ndarray:
+    with _open(path) as src:
+        if src.crs is None:
+            raise GridMismatchError("raster has no CRS", path)
+        same_crs = CRS.from_user_input(src.crs) == CRS.from_user_input(grid.crs)
+        if not same_crs and not reproject:
+            raise GridMismatchError(f"raster CRS {src.crs.to_string()} differs from the area CRS {grid.crs}", path)
+        check_overlap(path, _bounds_in(src, grid.crs), grid)
+        if same_crs and src.shape == grid.shape and np.allclose(tuple(src.transform)[:6], grid.transform, atol=1e-6):
+            return _masked_read(src, window, None)
+        with WarpedVRT(src, crs=grid.crs, transform=grid.affine, width=grid.width, height=grid.height,
+                       resampling=resampling, src_nodata=src.nodata, nodata=np.nan, dtype="float32") as vrt:
+            return _masked_read(vrt, window, None)
+
+
+def _bounds_in(src, crs: str) -> tuple[float, float, float, float]:
+    from rasterio.warp import transform_bounds
+
+    return tuple(transform_bounds(src.crs, crs, *src.bounds)) if src.crs != CRS.from_user_input(crs) else tuple(src.bounds)
+
+
+def check_overlap(path: str | Path, bounds: Sequence[float], grid: AreaGrid) -> None:
+    """Raise GridMismatchError when ``bounds`` (area CRS) do not intersect the area grid."""
+    xmin, ymin, xmax, ymax = grid.bounds
+    bx0, by0, bx1, by1 = bounds
+    if bx1 <= xmin or bx0 >= xmax or by1 <= ymin or by0 >= ymax:
+        raise GridMismatchError(
+            f"layer extent ({bx0:.0f}, {by0:.0f}, {bx1:.0f}, {by1:.0f}) does not overlap the study area "
+            f"({xmin:.0f}, {ymin:.0f}, {xmax:.0f}, {ymax:.0f})", path)
+
+
+def window_of_bounds(grid: AreaGrid, bounds: Sequence[float]) -> Window:
+    """The grid window covering ``bounds`` (area CRS), rounded outwards and clipped to the grid."""
+    w = from_bounds(*bounds, transform=grid.affine).round_offsets("floor").round_lengths("ceil")
+    return w.intersection(Window(0, 0, grid.width, grid.height))
+
+
+def _profile(grid: AreaGrid, count: int, dtype: str, nodata: float | None, block: int) -> dict:
+    return dict(driver="GTiff", width=grid.width, height=grid.height, count=count, dtype=dtype, crs=grid.crs,
+                transform=grid.affine, nodata=nodata, tiled=True, blockxsize=block, blockysize=block,
+                compress="deflate", BIGTIFF="IF_SAFER")
+
+
+class RasterWriter:
+    """Write a multi-band raster window by window, then publish it atomically as a COG.
+
+    Used as a context manager: blocks go to a tiled temporary GeoTIFF; on a clean exit GDAL
+    streams it into a Cloud-Optimized GeoTIFF beside the target and renames it into place.
+    """
+
+    def __init__(self, path: str | Path, grid: AreaGrid, names: Sequence[str], dtype: str = "float32",
+                 nodata: float | None = np.nan, block: int = DEFAULT_BLOCK, tags: dict[str, str] | None = None):
+        self.path, self.grid, self.names = Path(path), grid, list(names)
+        self.dtype, self.nodata, self.block, self.tags = dtype, nodata, block, tags or {}
+
+    def __enter__(self) -> RasterWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmpdir = tempfile.TemporaryDirectory(dir=self.path.parent, prefix=f".{self.path.name}.")
+        self._scratch = Path(self._tmpdir.name) / "scratch.tif"
+        self._ds = rasterio.open(self._scratch, "w", **_profile(self.grid, len(self.names), self.dtype,
+                                                                 self.nodata, self.block))
+        for i, name in enumerate(self.names, start=1):
+            self._ds.set_band_description(i, name)
+        self._ds.update_tags(**self.tags)
+        return self
+
+    def write(self, data: np.ndarray, window: Window | None = None) -> None:
+        """Write bands x rows x cols (or rows x cols for one band) at ``window`` (whole grid if None)."""
+        data = data[None] if data.ndim == 2 else data
+        if data.shape[0] != len(self.names):
+            raise ValueError(f"{self.path}: {data.shape[0]} bands given, {len(self.names)} names")
+        if self.nodata is not None and np.issubdtype(np.dtype(self.dtype), np.integer):
+            data = np.where(np.isnan(data), self.nodata, data) if np.issubdtype(data.dtype, np.floating) else data
+        self._ds.write(data.astype(self.dtype), window=window)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._ds.close()
+        try:
+            if exc_type is None:
+                with atomic_path(self.path) as tmp:
+                    rio_copy(self._scratch, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=str(self.block),
+                             BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", RESAMPLING="NEAREST")
+        finally:
+            self._tmpdir.cleanup()
+
+
+def write_raster(path: str | Path, data: np.ndarray, grid: AreaGrid, names: Sequence[str], *,
+                 dtype: str = "float32", nodata: float | None = np.nan, tags: dict[str, str] | None = None) -> Path:
+    """Write an in-memory array (bands x rows x cols) as a COG with band names; returns the path."""
+    with RasterWriter(path, grid, names, dtype=dtype, nodata=nodata, tags=tags) as w:
+        w.write(data)
+    return Path(path)
+
+
+def read_vector(path: str | Path, grid: AreaGrid | None = None, *, layer: str | None = None,
+                reproject: bool = False) -> gpd.GeoDataFrame:
+    """Read a vector layer; with ``grid``, check its CRS and that it overlaps the area (clear errors)."""
+    try:
+        gdf = gpd.read_file(path, layer=layer)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputFileError(f"cannot read vector layer ({exc})", path) from exc
+    if grid is None:
+        return gdf
+    if gdf.crs is None:
+        raise GridMismatchError("vector layer has no CRS", path)
+    if CRS.from_user_input(gdf.crs) != CRS.from_user_input(grid.crs):
+        if not reproject:
+            raise GridMismatchError(f"vector CRS {gdf.crs.to_string()} differs from the area CRS {grid.crs}", path)
+        gdf = gdf.to_crs(grid.crs)
+    if len(gdf):
+        check_overlap(path, gdf.total_bounds, grid)
+    return gdf
+
+
+def write_vector(path: str | Path, gdf: gpd.GeoDataFrame, *, layer: str | None = None) -> Path:
+    """Write GeoParquet (``.parquet``) or GeoPackage (``.gpkg``) atomically; returns the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            gdf.to_parquet(tmp, index=False)
+        else:
+            gdf.to_file(tmp, layer=layer or path.stem, driver="GPKG" if path.suffix == ".gpkg" else None)
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
