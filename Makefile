@@ -31,7 +31,7 @@ test: $(STAMP) system-deps
 ui: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/lsm register
-	setsid env --default-signal=INT,TERM $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: $(STAMP)
 	$(BIN)/ruff check lsm_core lsm_assets lsm_assets_tests benchmarks

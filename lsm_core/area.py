@@ -153,3 +153,32 @@ def discover_areas(root: str | Path) -> list[str]:
     """Names of the study areas under ``root`` (folders holding an area.yaml), sorted."""
     root = Path(root)
     return sorted(p.parent.name for p in root.glob("*/area.yaml")) if root.exists() else []
+
+
+def write_area_mask(cfg: AreaConfig, out_path: str | Path, *, block: int = 512) -> tuple[Path, int]:
+    """Write the area's valid-pixel mask (1 where the DEM has data and, if given, inside the boundary).
+
+    Window by window; returns the path and the number of valid pixels. A DEM in another CRS is
+    reprojected onto the grid; one that misses the area raises GridMismatchError naming the file.
+    """
+    import numpy as np
+    from rasterio import features
+
+    from lsm_core.io import RasterWriter, raster_window_on_grid, read_vector
+
+    grid = cfg.grid
+    boundary = read_vector(cfg.layers["boundary"], grid, reproject=True) if "boundary" in cfg.layers else None
+    n_valid = 0
+    with RasterWriter(out_path, grid, ["valid"], dtype="uint8", nodata=None, block=block) as w:
+        for b in grid.windows(block):
+            dem = raster_window_on_grid(cfg.layers["dem"], grid, b.write, reproject=True)[0]
+            valid = np.isfinite(dem)
+            if boundary is not None:
+                from rasterio.windows import transform as window_transform
+
+                inside = features.geometry_mask(boundary.geometry, out_shape=dem.shape, invert=True,
+                                                transform=window_transform(b.write, grid.affine))
+                valid &= inside
+            n_valid += int(valid.sum())
+            w.write(valid.astype("uint8"), b.write)
+    return Path(out_path), n_valid

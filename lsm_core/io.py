@@ -220,3 +220,57 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+class RasterFile:
+    """A raster on disk, opened lazily: grid, band names and window reads without loading it whole."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputFileError("raster not found", self.path)
+
+    @property
+    def grid(self) -> AreaGrid:
+        return grid_of(self.path)
+
+    @property
+    def names(self) -> list[str]:
+        return band_names(self.path)
+
+    @property
+    def nodata(self) -> float | None:
+        with _open(self.path) as src:
+            return src.nodata
+
+    def read(self, window: Window | None = None, bands: Sequence[int] | None = None) -> np.ndarray:
+        """Bands x rows x cols float32 with NaN nodata (all bands, or 1-based ``bands``)."""
+        return read_raster(self.path, window, bands)
+
+    def band(self, name: str, window: Window | None = None) -> np.ndarray:
+        """One band by name, rows x cols."""
+        names = self.names
+        if name not in names:
+            raise InputFileError(f"no band named {name!r} (bands: {names})", self.path)
+        return self.read(window, [names.index(name) + 1])[0]
+
+    def __repr__(self) -> str:
+        return f"RasterFile({str(self.path)!r})"
+
+
+class RasterArray:
+    """An in-memory raster: bands x rows x cols on a grid, with band names (for small outputs and tests)."""
+
+    def __init__(self, data: np.ndarray, grid: AreaGrid, names: Sequence[str], dtype: str = "float32",
+                 nodata: float | None = np.nan):
+        self.data = data[None] if data.ndim == 2 else data
+        if self.data.shape[1:] != grid.shape:
+            raise GridMismatchError(f"array shape {self.data.shape[1:]} differs from the grid {grid.shape}")
+        if self.data.shape[0] != len(names):
+            raise ValueError(f"{self.data.shape[0]} bands but {len(names)} names")
+        self.grid, self.names, self.dtype, self.nodata = grid, list(names), dtype, nodata
+
+    def write(self, path: str | Path) -> RasterFile:
+        """Write as a COG (atomic) and return the file."""
+        write_raster(path, self.data, self.grid, self.names, dtype=self.dtype, nodata=self.nodata)
+        return RasterFile(path)

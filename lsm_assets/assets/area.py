@@ -1,0 +1,42 @@
+"""Area-only assets: the study-area grid and the landslide inventory."""
+
+
+import dagster as dg
+import geopandas as gpd
+
+from lsm_assets.partitions import study_area_partitions
+from lsm_assets.resources import DuckDBCatalog, LsmPaths
+from lsm_core import catalog
+from lsm_core.area import write_area_mask
+from lsm_core.grid import AreaGrid
+from lsm_core.inventory import read_inventory
+
+
+@dg.asset(partitions_def=study_area_partitions, io_manager_key="grid_io_manager", group_name="area",
+          kinds={"json"}, description="CRS, transform, shape and valid-pixel mask of the study area (area.yaml + DEM).")
+def study_area_grid(context: dg.AssetExecutionContext, paths: LsmPaths) -> AreaGrid:
+    cfg = paths.area(context.partition_key)
+    mask_path, n_valid = write_area_mask(cfg, paths.output_path("study_area_grid", cfg.name, None, "mask.tif"))
+    grid = AreaGrid(cfg.grid.crs, cfg.grid.transform, cfg.grid.height, cfg.grid.width, str(mask_path))
+    context.add_output_metadata({"crs": grid.crs, "shape": f"{grid.height} x {grid.width}",
+                                 "resolution_m": grid.resolution_m, "valid_pixels": n_valid,
+                                 "valid_share": round(n_valid / grid.n_pixels, 4)})
+    return grid
+
+
+@dg.asset(partitions_def=study_area_partitions, io_manager_key="geoparquet_io_manager", group_name="area",
+          kinds={"duckdb", "geoparquet"},
+          description="All landslide events of the area, with dates (DuckDB table landslide_events, append-only).")
+def landslide_inventory(context: dg.AssetExecutionContext, paths: LsmPaths, lsm_catalog: DuckDBCatalog,
+                        study_area_grid: AreaGrid) -> gpd.GeoDataFrame:
+    cfg = paths.area(context.partition_key)
+    source = cfg.layers["inventory"]
+    events = read_inventory(source, study_area_grid)
+    with lsm_catalog.connect() as con:
+        added = catalog.append_events(con, cfg.name, events, str(source))
+        all_events = catalog.read_events(con, cfg.name, study_area_grid.crs)
+        state = catalog.inventory_state(con, cfg.name)
+    context.add_output_metadata({"events": len(all_events), "added": added,
+                                 "first_event": str(state["latest_event_date"] and all_events["event_date"].min()),
+                                 "latest_event": str(state["latest_event_date"])})
+    return all_events

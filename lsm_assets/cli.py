@@ -1,0 +1,116 @@
+"""The ``lsm`` command: generate the demo data, register partitions, materialize the graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from lsm_assets.resources import default_data_root
+
+
+def _instance():
+    import dagster as dg
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+@click.group()
+@click.option("--data-root", default=default_data_root, show_default="data/ or $LSM_DATA_ROOT",
+              help="The data folder (study_areas/, incoming/, warehouse/ ...).")
+@click.pass_context
+def main(ctx: click.Context, data_root: str) -> None:
+    """Landslide susceptibility mapping as Dagster assets."""
+    ctx.obj = Path(data_root)
+
+
+@main.command("generate-demo")
+@click.option("--seed", default=0, show_default=True, help="Seed of the synthetic world.")
+@click.option("--scale", default=1.0, show_default=True, help="K-times larger areas (benchmarks).")
+@click.option("--force", is_flag=True, help="Regenerate even if the study areas exist.")
+@click.pass_obj
+def generate_demo_cmd(data_root: Path, seed: int, scale: float, force: bool) -> None:
+    """Generate the two synthetic study areas (karst, loess) with ground truth."""
+    from lsm_core.synthetic import generate_demo
+
+    if (data_root / "study_areas").exists() and any((data_root / "study_areas").iterdir()) and not force:
+        click.echo(f"{data_root / 'study_areas'} exists; use --force to regenerate")
+        return
+    t0 = time.perf_counter()
+    summary = generate_demo(data_root, seed=seed, scale=scale)
+    click.echo(json.dumps(summary, indent=2, default=str))
+    click.echo(f"generated in {time.perf_counter() - t0:.1f} s under {data_root}")
+
+
+@main.command()
+@click.pass_obj
+def register(data_root: Path) -> None:
+    """Take in dropped InSAR deliveries and register areas and periods as partitions."""
+    from lsm_assets.registry import register as do_register
+
+    reg = do_register(_instance(), data_root)
+    _report(reg)
+    if reg.rejected:
+        sys.exit(1)
+
+
+def _report(reg) -> None:
+    click.echo(f"areas: {', '.join(reg.areas) or '(none)'}")
+    click.echo(f"periods: {', '.join(f'{a}:{p}' for a, p in reg.pairs) or '(none)'}")
+    for folder in reg.accepted:
+        click.echo(f"accepted {folder}")
+    for folder, reason in reg.rejected:
+        click.echo(f"REJECTED {folder}: {reason}", err=True)
+
+
+@main.command()
+@click.option("--area", "areas", multiple=True, help="Only these study areas (default: all).")
+@click.pass_obj
+def materialize(data_root: Path, areas: tuple[str, ...]) -> None:
+    """Materialize every asset for every registered partition."""
+    _materialize(data_root, areas)
+
+
+def _materialize(data_root: Path, areas: tuple[str, ...]) -> None:
+    from lsm_assets.definitions import defs
+    from lsm_assets.materialize import materialize_all
+    from lsm_assets.registry import register as do_register
+
+    instance = _instance()
+    reg = do_register(instance, data_root)
+    _report(reg)
+    t0 = time.perf_counter()
+    results = materialize_all(defs, instance, reg, data_root, areas or None)
+    failed = [r for r in results if not r.success]
+    click.echo(f"{len(results)} runs in {time.perf_counter() - t0:.1f} s, {len(failed)} failed")
+    click.echo(f"outputs: {data_root / 'warehouse'} (COG, GeoParquet, JSON; DuckDB catalog "
+               f"{data_root / 'warehouse' / 'lsm.duckdb'})")
+    for p in sorted((data_root / "warehouse").rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            click.echo(f"  {p.relative_to(data_root)}")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--seed", default=0, show_default=True)
+@click.pass_obj
+def demo(data_root: Path, seed: int) -> None:
+    """Generate the default data if missing, register partitions, materialize everything."""
+    from lsm_core.synthetic import generate_demo
+
+    if not (data_root / "study_areas").exists() or not any((data_root / "study_areas").iterdir()):
+        t0 = time.perf_counter()
+        generate_demo(data_root, seed=seed)
+        click.echo(f"generated the demo study areas in {time.perf_counter() - t0:.1f} s")
+    _materialize(data_root, ())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""IO managers keyed by asset and partition: ``warehouse/<asset>/<area>/<period>.<ext>`` (DESIGN 4).
+
+Rasters are COGs with band names; vectors GeoParquet; the area grid JSON. Downstream assets get a
+lazily opened ``RasterFile`` so they can read window by window.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import geopandas as gpd
+from pydantic import Field
+
+from lsm_assets.partitions import area_of, period_of
+from lsm_assets.resources import LsmPaths, default_data_root
+from lsm_core.grid import AreaGrid
+from lsm_core.io import RasterArray, RasterFile, write_text, write_vector
+
+
+class _WarehouseIOManager(dg.ConfigurableIOManager):
+    """Shared path logic: one file per asset partition under the warehouse."""
+
+    data_root: str = Field(default_factory=default_data_root, description="Root of the data folder.")
+
+    @property
+    def extension(self) -> str:
+        raise NotImplementedError
+
+    def path_for(self, asset: str, partition_key: Any) -> Path:
+        return LsmPaths(data_root=self.data_root).output_path(asset, area_of(partition_key), period_of(partition_key),
+                                                              self.extension)
+
+    def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
+        asset = context.asset_key.path[-1]
+        if not context.has_asset_partitions:
+            raise dg.DagsterInvariantViolationError(f"{asset}: warehouse outputs are partitioned by study area")
+        if isinstance(context, dg.InputContext) and len(context.asset_partition_keys) != 1:
+            raise dg.DagsterInvariantViolationError(
+                f"{asset}: loading {len(context.asset_partition_keys)} partitions at once is not supported")
+        return self.path_for(asset, context.asset_partition_key)
+
+    def _existing(self, context: dg.InputContext) -> Path:
+        path = self._path(context)
+        if not path.exists():
+            raise dg.DagsterInvariantViolationError(
+                f"{context.asset_key.to_user_string()} has no output for partition {context.asset_partition_key} "
+                f"({path} is missing): materialize it first")
+        return path
+
+
+class CogIOManager(_WarehouseIOManager):
+    """Multi-band Cloud-Optimized GeoTIFFs; band names kept as band descriptions."""
+
+    @property
+    def extension(self) -> str:
+        return "tif"
+
+    def handle_output(self, context: dg.OutputContext, obj: RasterArray | RasterFile) -> None:
+        path = self._path(context)
+        if isinstance(obj, RasterArray):
+            obj = obj.write(path)
+        elif isinstance(obj, RasterFile):
+            if obj.path.resolve() != path.resolve():
+                # windowed producers may write elsewhere on the same disk; publishing is a rename
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(obj.path, path)
+                obj = RasterFile(path)
+        else:
+            raise TypeError(f"CogIOManager expects RasterArray or RasterFile, got {type(obj).__name__}")
+        grid = obj.grid
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "bands": ", ".join(obj.names),
+                                     "crs": grid.crs, "shape": f"{grid.height} x {grid.width}"})
+
+    def load_input(self, context: dg.InputContext) -> RasterFile:
+        return RasterFile(self._existing(context))
+
+
+class GeoParquetIOManager(_WarehouseIOManager):
+    """GeoDataFrames as GeoParquet."""
+
+    @property
+    def extension(self) -> str:
+        return "parquet"
+
+    def handle_output(self, context: dg.OutputContext, obj: gpd.GeoDataFrame) -> None:
+        path = write_vector(self._path(context), obj)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "rows": len(obj)})
+
+    def load_input(self, context: dg.InputContext) -> gpd.GeoDataFrame:
+        return gpd.read_parquet(self._existing(context))
+
+
+class GridIOManager(_WarehouseIOManager):
+    """The study-area grid as JSON."""
+
+    @property
+    def extension(self) -> str:
+        return "json"
+
+    def handle_output(self, context: dg.OutputContext, obj: AreaGrid) -> None:
+        path = write_text(self._path(context), obj.to_json())
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> AreaGrid:
+        return AreaGrid.from_json(self._existing(context).read_text())

@@ -1,0 +1,62 @@
+"""Resources: where data lives, and the DuckDB catalog."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from pydantic import Field
+
+from lsm_core import catalog
+from lsm_core.area import AreaConfig, load_area
+
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1] / "data"
+
+
+def default_data_root() -> str:
+    """``$LSM_DATA_ROOT`` or the project's ``data/`` folder."""
+    return os.environ.get("LSM_DATA_ROOT", str(DEFAULT_DATA_ROOT))
+
+
+class LsmPaths(dg.ConfigurableResource):
+    """The data folder: study-area inputs, incoming drops, archive, quarantine and the warehouse."""
+
+    data_root: str = Field(default_factory=default_data_root,
+                           description="Root of study_areas/, incoming/, archive/, quarantine/ and warehouse/.")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_root)
+
+    @property
+    def study_areas(self) -> Path:
+        return self.root / "study_areas"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    def area(self, name: str) -> AreaConfig:
+        """The validated area.yaml of study area ``name``."""
+        return load_area(self.study_areas / name)
+
+    def output_path(self, asset: str, area: str, period: str | None, ext: str) -> Path:
+        """Warehouse path of an output: ``warehouse/<asset>/<area>/<period>.<ext>`` or ``<asset>/<area>.<ext>``."""
+        base = self.warehouse / asset
+        return (base / area / f"{period}.{ext}") if period else (base / f"{area}.{ext}")
+
+
+class DuckDBCatalog(dg.ConfigurableResource):
+    """The DuckDB catalog file with the spatial extension loaded offline."""
+
+    path: str = Field(default_factory=lambda: str(Path(default_data_root()) / "warehouse" / "lsm.duckdb"),
+                      description="DuckDB file holding landslide_events and the result tables.")
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with catalog.connect(self.path) as con:
+            yield con

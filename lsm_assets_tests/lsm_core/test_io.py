@@ -1,0 +1,111 @@
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from shapely.geometry import LineString
+
+from lsm_core.errors import GridMismatchError, InputFileError
+from lsm_core.grid import AreaGrid
+from lsm_core.io import (RasterArray, RasterFile, RasterWriter, atomic_path, raster_on_grid, read_vector,
+                         write_raster)
+
+GRID = AreaGrid.from_bounds("EPSG:32649", (400000, 2850000, 402000, 2851000), 20)  # 50 x 100
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(3, *GRID.shape)).astype("float32")
+    a[1, 5:9, 10:20] = np.nan
+    return a
+
+
+def test_cog_round_trip_keeps_values_crs_nodata_and_band_names(tmp_path):
+    path = write_raster(tmp_path / "x.tif", _data(), GRID, ["slope_deg", "aspect_deg", "twi"])
+    f = RasterFile(path)
+    assert f.names == ["slope_deg", "aspect_deg", "twi"]
+    assert f.grid == GRID
+    assert np.isnan(f.nodata)
+    np.testing.assert_array_equal(f.read(), _data())
+    np.testing.assert_array_equal(f.band("aspect_deg"), _data()[1])
+    with rasterio.open(path) as src:
+        assert src.driver == "GTiff" and src.profile["tiled"]
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+def test_integer_raster_round_trip_with_nodata(tmp_path):
+    codes = np.tile(np.arange(4, dtype="float32"), (GRID.height, GRID.width // 4))
+    codes[0, 0] = np.nan
+    f = RasterArray(codes, GRID, ["lithology_code"], dtype="int16", nodata=-1).write(tmp_path / "lith.tif")
+    assert f.nodata == -1
+    back = f.read()[0]
+    assert np.isnan(back[0, 0]) and back[0, 1] == 1 and back[3, 7] == 3
+
+
+def test_windowed_writer_equals_whole_array(tmp_path):
+    data = _data(1)
+    write_raster(tmp_path / "whole.tif", data, GRID, ["a", "b", "c"])
+    with RasterWriter(tmp_path / "windowed.tif", GRID, ["a", "b", "c"], block=16) as w:
+        for b in GRID.windows(16):
+            r, c = b.write.toslices()
+            w.write(data[:, r, c], b.write)
+    np.testing.assert_array_equal(RasterFile(tmp_path / "windowed.tif").read(), RasterFile(tmp_path / "whole.tif").read())
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    target = tmp_path / "out.tif"
+    with pytest.raises(RuntimeError), RasterWriter(target, GRID, ["a"]) as w:
+        w.write(np.zeros(GRID.shape, "float32"))
+        raise RuntimeError("crash mid-write")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError), atomic_path(tmp_path / "t.txt") as tmp:
+        tmp.write_text("partial")
+        raise ValueError
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_raster_in_other_crs_raises_unless_reprojection_is_asked(tmp_path):
+    other = AreaGrid.from_bounds("EPSG:32650", (0, 0, 1, 1), 1)
+    # the same ground in UTM 50N: reproject the area bounds there
+    from rasterio.warp import transform_bounds
+
+    b = transform_bounds(GRID.crs, "EPSG:32650", *GRID.bounds)
+    other = AreaGrid.from_bounds("EPSG:32650", (b[0] - 100, b[1] - 100, b[2] + 100, b[3] + 100), 20)
+    x, _ = other.pixel_centers()
+    path = write_raster(tmp_path / "dem_utm50.tif", x[None].astype("float32"), other, ["dem"])
+    with pytest.raises(GridMismatchError, match=r"dem_utm50\.tif.*CRS"):
+        raster_on_grid(path, GRID)
+    warped = raster_on_grid(path, GRID, reproject=True)[0]
+    assert warped.shape == GRID.shape and np.isfinite(warped).all()
+    # x of UTM 50N grows eastwards across the area too
+    assert (np.diff(warped.mean(axis=0)) > 0).all()
+
+
+def test_raster_outside_the_area_raises_naming_the_file(tmp_path):
+    far = AreaGrid.from_bounds("EPSG:32649", (600000, 2850000, 601000, 2851000), 20)
+    path = write_raster(tmp_path / "far.tif", np.zeros((1, *far.shape), "float32"), far, ["v"])
+    with pytest.raises(GridMismatchError, match=r"far\.tif.*does not overlap"):
+        raster_on_grid(path, GRID)
+
+
+def test_raster_on_a_finer_grid_is_resampled(tmp_path):
+    fine = AreaGrid.from_bounds("EPSG:32649", GRID.bounds, 10)
+    path = write_raster(tmp_path / "fine.tif", np.ones((1, *fine.shape), "float32") * 7, fine, ["v"])
+    np.testing.assert_allclose(raster_on_grid(path, GRID)[0], 7)
+
+
+def test_vectors_in_other_crs_or_outside_raise(tmp_path):
+    line = gpd.GeoDataFrame({"id": [1]}, geometry=[LineString([(400100, 2850100), (401900, 2850900)])], crs=GRID.crs)
+    line.to_crs("EPSG:4326").to_file(tmp_path / "faults_wgs84.gpkg")
+    with pytest.raises(GridMismatchError, match=r"faults_wgs84\.gpkg.*CRS"):
+        read_vector(tmp_path / "faults_wgs84.gpkg", GRID)
+    assert len(read_vector(tmp_path / "faults_wgs84.gpkg", GRID, reproject=True)) == 1
+    line.translate(xoff=1e5).to_file(tmp_path / "roads_far.gpkg")
+    with pytest.raises(GridMismatchError, match=r"roads_far\.gpkg.*does not overlap"):
+        read_vector(tmp_path / "roads_far.gpkg", GRID)
+
+
+def test_missing_files_get_clear_errors(tmp_path):
+    with pytest.raises(InputFileError, match="nope.tif"):
+        RasterFile(tmp_path / "nope.tif")
+    with pytest.raises(InputFileError, match="nope.gpkg"):
+        read_vector(tmp_path / "nope.gpkg")
