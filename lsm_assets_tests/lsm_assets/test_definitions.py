@@ -1,0 +1,62 @@
+"""The code location loads, and the asset graph only changes deliberately."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from lsm_assets.definitions import defs
+
+SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "asset_graph.json"
+
+
+def asset_graph(d: dg.Definitions) -> dict:
+    """Keys, dependencies, partitions, IO managers and groups of every asset, as plain data."""
+    graph = d.resolve_asset_graph()
+    out = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        pdef = node.partitions_def
+        out[key.to_user_string()] = {
+            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "partitions": _describe(pdef),
+            "group": node.group_name,
+            "io_manager": node.io_manager_key,
+        }
+    return out
+
+
+def _describe(pdef) -> str | list | None:
+    if pdef is None:
+        return None
+    if isinstance(pdef, dg.MultiPartitionsDefinition):
+        return [f"{d.name}:{d.partitions_def.name}" for d in pdef.partitions_defs]
+    return f"dynamic:{pdef.name}"
+
+
+def test_asset_graph_matches_snapshot():
+    """Set LSM_UPDATE_SNAPSHOT=1 to rewrite the snapshot after a deliberate change."""
+    current = asset_graph(defs)
+    if os.environ.get("LSM_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert SNAPSHOT.exists(), f"{SNAPSHOT} is missing: run with LSM_UPDATE_SNAPSHOT=1 once"
+    assert current == json.loads(SNAPSHOT.read_text()), "asset graph changed: if deliberate, LSM_UPDATE_SNAPSHOT=1"
+
+
+def test_graph_contract_names_and_partitions():
+    graph = asset_graph(defs)
+    assert graph["study_area_grid"]["partitions"] == "dynamic:study_area"
+    assert graph["landslide_inventory"]["deps"] == ["study_area_grid"]
+
+
+def test_definitions_validate_from_the_workspace(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    exe = Path(sys.executable).with_name("dagster")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    done = subprocess.run([str(exe), "definitions", "validate", "-w", "workspace.yaml"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stderr + done.stdout
