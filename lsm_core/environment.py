@@ -1,0 +1,63 @@
+"""Environmental factors on the area grid: lithology codes, rainfall, NDVI mean over a period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+from rasterio import features
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from lsm_core.area import AreaConfig
+from lsm_core.errors import ConfigError, InputFileError
+from lsm_core.grid import AreaGrid
+from lsm_core.io import RasterWriter, raster_window_on_grid, read_vector
+
+BANDS = ["lithology", "rainfall_mm_yr", "ndvi_mean"]
+CATEGORICAL = ["lithology"]
+
+
+def rasterize_codes(polygons: gpd.GeoDataFrame, code_field: str, grid: AreaGrid, window: Window) -> np.ndarray:
+    """Integer unit codes of the polygons covering each pixel centre of ``window`` (NaN where none)."""
+    shapes = ((g, int(c)) for g, c in zip(polygons.geometry, polygons[code_field], strict=True))
+    out = features.rasterize(shapes, out_shape=(int(window.height), int(window.width)), fill=-1,
+                             transform=window_transform(window, grid.affine), dtype="int32")
+    return np.where(out < 0, np.nan, out).astype("float32")
+
+
+def ndvi_mean(paths: list[Path], grid: AreaGrid, window: Window) -> np.ndarray:
+    """Mean NDVI of several scenes on ``window`` of the grid, ignoring each scene's nodata."""
+    total = np.zeros((int(window.height), int(window.width)), "float64")
+    count = np.zeros_like(total)
+    for p in paths:
+        v = raster_window_on_grid(p, grid, window, reproject=True, resampling=Resampling.bilinear)[0]
+        ok = np.isfinite(v)
+        total[ok] += v[ok]
+        count[ok] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan).astype("float32")
+
+
+def environment_factors(cfg: AreaConfig, start: dt.date, end: dt.date, out_path: str | Path, *,
+                        block: int = 512) -> dict:
+    """Write lithology code, rainfall (mm/yr, bilinear) and the NDVI mean of the period's scenes, window by window."""
+    grid = cfg.grid
+    scenes = cfg.ndvi_in(start, end)
+    if not scenes:
+        raise ConfigError(f"no NDVI scene dated within {start}..{end} (scenes: {[str(s.date) for s in cfg.ndvi]})",
+                          cfg.folder / "area.yaml")
+    lith = read_vector(cfg.layers["lithology"], grid, reproject=True)
+    if cfg.lithology_code_field not in lith.columns:
+        raise InputFileError(f"no column {cfg.lithology_code_field!r} (columns: {list(lith.columns)})",
+                             cfg.layers["lithology"])
+    with RasterWriter(out_path, grid, BANDS, block=block, tags={"categorical": ",".join(CATEGORICAL)}) as w:
+        for b in grid.windows(block):
+            rain = raster_window_on_grid(cfg.layers["rainfall"], grid, b.write, reproject=True)[0]
+            w.write(np.stack([rasterize_codes(lith, cfg.lithology_code_field, grid, b.write), rain,
+                              ndvi_mean([s.path for s in scenes], grid, b.write)]), b.write)
+    return {"ndvi_scenes": [str(s.date) for s in scenes],
+            "lithology_units": sorted(int(c) for c in lith[cfg.lithology_code_field].unique())}

@@ -1,0 +1,85 @@
+"""The factor stack: every factor aligned on the area grid with one nodata mask, and its VIF table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from lsm_core.errors import GridMismatchError, ModelError
+from lsm_core.io import RasterFile, RasterWriter
+
+
+def categorical_bands(path: str | Path) -> list[str]:
+    """Names of the categorical bands of a raster (its ``categorical`` tag)."""
+    with rasterio.open(path) as src:
+        tag = src.tags().get("categorical", "")
+    return [t for t in tag.split(",") if t]
+
+
+def build_factor_stack(sources: Sequence[tuple[RasterFile, Sequence[str]]], mask: RasterFile, out_path: str | Path,
+                       *, block: int = 512) -> dict:
+    """Stack the named bands of each source; a pixel is nodata in every band if it is in any (or off the mask).
+
+    Returns the band names, categorical bands and valid-pixel count.
+    """
+    grid = mask.grid
+    names: list[str] = []
+    categorical: list[str] = []
+    for src, bands in sources:
+        grid.check_same(src.grid, src.path)
+        missing = [b for b in bands if b not in src.names]
+        if missing:
+            raise GridMismatchError(f"bands {missing} not in {src.names}", src.path)
+        names += list(bands)
+        categorical += [b for b in bands if b in categorical_bands(src.path)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate band names in the stack: {names}")
+    n_valid = 0
+    with RasterWriter(out_path, grid, names, block=block, tags={"categorical": ",".join(categorical)}) as w:
+        for b in grid.windows(block):
+            parts = [src.read(b.write, [src.names.index(n) + 1 for n in bands]) for src, bands in sources]
+            data = np.concatenate(parts, axis=0)
+            valid = (mask.read(b.write)[0] == 1) & np.isfinite(data).all(axis=0)
+            data[:, ~valid] = np.nan
+            n_valid += int(valid.sum())
+            w.write(data, b.write)
+    return {"bands": names, "categorical": categorical, "valid_pixels": n_valid}
+
+
+def sample_valid_pixels(stack: RasterFile, n: int, *, seed: int, block: int = 512) -> np.ndarray:
+    """About ``n`` valid pixels (pixels x bands) drawn uniformly, window by window, with a seeded generator."""
+    grid = stack.grid
+    n_valid = sum(int(np.isfinite(stack.read(b.write, [1])[0]).sum()) for b in grid.windows(block))
+    p = min(1.0, n / max(n_valid, 1))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in grid.windows(block):
+        data = stack.read(b.write)
+        valid = np.isfinite(data).all(axis=0)
+        pick = valid & (rng.random(valid.shape) < p)
+        rows.append(data[:, pick].T)
+    return np.concatenate(rows, axis=0) if rows else np.empty((0, len(stack.names)), "float32")
+
+
+def vif(X: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """Variance inflation factor of each column: 1 / (1 - R^2) of its regression on the others."""
+    std = X.std(axis=0)
+    constant = [n for n, s in zip(names, std, strict=True) if s == 0]
+    if constant:
+        raise ModelError(f"constant factors have no VIF (and no information): {constant}")
+    corr = np.corrcoef(X, rowvar=False)
+    # the diagonal of the inverse correlation matrix is exactly the VIF; pinv copes with perfect collinearity
+    inv = np.linalg.pinv(corr)
+    return {n: float(v) for n, v in zip(names, np.diag(inv), strict=True)}
+
+
+def vif_table(stack: RasterFile, *, n_sample: int = 100_000, seed: int = 0) -> dict[str, float]:
+    """VIF of the continuous factors of a stack, from a seeded sample of valid pixels."""
+    names = stack.names
+    cat = set(categorical_bands(stack.path))
+    X = sample_valid_pixels(stack, n_sample, seed=seed)
+    keep = [i for i, n in enumerate(names) if n not in cat]
+    return vif(X[:, keep].astype("float64"), [names[i] for i in keep])
