@@ -174,10 +174,8 @@ def write_area_mask(cfg: AreaConfig, out_path: str | Path, *, block: int = 512) 
             dem = raster_window_on_grid(cfg.layers["dem"], grid, b.write, reproject=True)[0]
             valid = np.isfinite(dem)
             if boundary is not None:
-                from rasterio.windows import transform as window_transform
-
                 inside = features.geometry_mask(boundary.geometry, out_shape=dem.shape, invert=True,
-                                                transform=window_transform(b.write, grid.affine))
+                                                transform=grid.window_transform(b.write))
                 valid &= inside
             n_valid += int(valid.sum())
             w.write(valid.astype("uint8"), b.write)

@@ -10,7 +10,6 @@ import numpy as np
 from rasterio import features
 from rasterio.enums import Resampling
 from rasterio.windows import Window
-from rasterio.windows import transform as window_transform
 
 from lsm_core.area import AreaConfig
 from lsm_core.errors import ConfigError, InputFileError
@@ -25,7 +24,7 @@ def rasterize_codes(polygons: gpd.GeoDataFrame, code_field: str, grid: AreaGrid,
     """Integer unit codes of the polygons covering each pixel centre of ``window`` (NaN where none)."""
     shapes = ((g, int(c)) for g, c in zip(polygons.geometry, polygons[code_field], strict=True))
     out = features.rasterize(shapes, out_shape=(int(window.height), int(window.width)), fill=-1,
-                             transform=window_transform(window, grid.affine), dtype="int32")
+                             transform=grid.window_transform(window), dtype="int32")
     return np.where(out < 0, np.nan, out).astype("float32")
 
 

@@ -33,7 +33,8 @@ class AreaGrid:
         xmin, ymin, xmax, ymax = bounds
         width = int(round((xmax - xmin) / resolution_m))
         height = int(round((ymax - ymin) / resolution_m))
-        return cls(CRS.from_user_input(crs).to_string(), (resolution_m, 0.0, xmin, 0.0, -resolution_m, ymax), height, width)
+        transform = (resolution_m, 0.0, xmin, 0.0, -resolution_m, ymax)
+        return cls(CRS.from_user_input(crs).to_string(), transform, height, width)
 
     @property
     def affine(self) -> Affine:
@@ -64,6 +65,10 @@ class AreaGrid:
         cols = np.arange(w.col_off, w.col_off + w.width) + 0.5
         rows = np.arange(w.row_off, w.row_off + w.height) + 0.5
         return np.meshgrid(c + a * cols, f + e * rows)
+
+    def window_transform(self, window: Window) -> Affine:
+        """Affine transform of a window of the grid."""
+        return self.affine @ Affine.translation(window.col_off, window.row_off)
 
     def rowcol(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row and column indices of points (CRS units); outside points get indices off the grid."""

@@ -97,18 +97,34 @@ def _read_on_grid(path, grid: AreaGrid, reproject: bool, resampling: Resampling,
         same_crs = CRS.from_user_input(src.crs) == CRS.from_user_input(grid.crs)
         if not same_crs and not reproject:
             raise GridMismatchError(f"raster CRS {src.crs.to_string()} differs from the area CRS {grid.crs}", path)
-        check_overlap(path, _bounds_in(src, grid.crs), grid)
+        bounds = _bounds_in(src, grid.crs)
+        check_overlap(path, bounds, grid)
         if same_crs and src.shape == grid.shape and np.allclose(tuple(src.transform)[:6], grid.transform, atol=1e-6):
             return _masked_read(src, window, None)
         with WarpedVRT(src, crs=grid.crs, transform=grid.affine, width=grid.width, height=grid.height,
-                       resampling=resampling, src_nodata=src.nodata, nodata=np.nan, dtype="float32") as vrt:
+                       resampling=resampling, src_nodata=src.nodata, nodata=np.nan, dtype="float32",
+                       **warp_scale(bounds, src.shape, grid)) as vrt:
             return _masked_read(vrt, window, None)
+
+
+def warp_scale(bounds: Sequence[float], shape: tuple[int, int], grid: AreaGrid) -> dict[str, str]:
+    """GDAL warp options fixing the source/destination pixel ratio for a whole raster.
+
+    GDAL otherwise sizes its resampling kernel from each chunk's own ratio, so a pixel read in
+    one window differs from the same pixel read in another; one ratio per raster makes windowed
+    reads equal whole-raster reads.
+    """
+    xs = (bounds[2] - bounds[0]) / shape[1] / abs(grid.transform[0])
+    ys = (bounds[3] - bounds[1]) / shape[0] / abs(grid.transform[4])
+    return {"XSCALE": repr(xs), "YSCALE": repr(ys)}
 
 
 def _bounds_in(src, crs: str) -> tuple[float, float, float, float]:
     from rasterio.warp import transform_bounds
 
-    return tuple(transform_bounds(src.crs, crs, *src.bounds)) if src.crs != CRS.from_user_input(crs) else tuple(src.bounds)
+    if src.crs == CRS.from_user_input(crs):
+        return tuple(src.bounds)
+    return tuple(transform_bounds(src.crs, crs, *src.bounds, densify_pts=21))
 
 
 def check_overlap(path: str | Path, bounds: Sequence[float], grid: AreaGrid) -> None:

@@ -109,3 +109,15 @@ def test_missing_files_get_clear_errors(tmp_path):
         RasterFile(tmp_path / "nope.tif")
     with pytest.raises(InputFileError, match="nope.gpkg"):
         read_vector(tmp_path / "nope.gpkg")
+
+
+def test_windowed_resampled_reads_equal_whole_reads(tmp_path):
+    from lsm_core.io import raster_window_on_grid
+
+    coarse = AreaGrid.from_bounds("EPSG:32649", GRID.bounds, 50)
+    noise = np.random.default_rng(5).normal(size=(1, *coarse.shape)).astype("float32")
+    path = write_raster(tmp_path / "rain.tif", noise, coarse, ["rain"])
+    whole = raster_on_grid(path, GRID)[0]
+    for b in GRID.windows(13):
+        r, c = b.write.toslices()
+        np.testing.assert_array_equal(raster_window_on_grid(path, GRID, b.write)[0], whole[r, c])
