@@ -58,7 +58,9 @@ def _positive_proba(estimator: BaseEstimator, X: np.ndarray) -> np.ndarray:
     return estimator.predict_proba(X)[:, col]
 
 
-def _fit_bag(base, seed, XP, XU, n_draw):
+def _fit_bag(
+    base: BaseEstimator, seed: int, XP: np.ndarray, XU: np.ndarray, n_draw: int
+) -> tuple[BaseEstimator, np.ndarray, np.ndarray]:
     """Fit one bag on P vs ``n_draw`` unlabeled rows drawn with replacement; score its OOB rows."""
     n_u = XU.shape[0]
     draw = np.random.default_rng(seed).integers(0, n_u, size=n_draw)
@@ -75,7 +77,8 @@ def _fit_bag(base, seed, XP, XU, n_draw):
         score[~oob] = 0.0
     else:
         score = np.zeros(n_u)
-        score[oob] = _positive_proba(est, XU[oob])
+        if n_oob:
+            score[oob] = _positive_proba(est, XU[oob])
     return est, score, oob
 
 
@@ -89,7 +92,7 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
     max_samples : unlabeled rows drawn per bag (with replacement). None = number of positives
         (Mordelet-Vert); an int is a row count; a float in (0, 1] is a fraction of the pool.
     random_state : seed; one seed per bag is derived up front, so results do not depend on n_jobs.
-    n_jobs : threads used to fit bags (joblib semantics, None = 1).
+    n_jobs : threads used to fit bags (joblib semantics: None = 1, -1 = all cores).
 
     Attributes
     ----------
@@ -100,7 +103,14 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
     classes_ : array([0, 1]).
     """
 
-    def __init__(self, estimator=None, n_estimators: int = 100, max_samples=None, random_state=None, n_jobs=None):
+    def __init__(
+        self,
+        estimator: BaseEstimator | None = None,
+        n_estimators: int = 100,
+        max_samples: int | float | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        n_jobs: int | None = None,
+    ):
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.max_samples = max_samples
@@ -144,7 +154,7 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
 
         # Threads, not processes: tree fit/predict release the GIL and the pool is shared, not
         # pickled. Results arrive in bag order, so sums are identical for any n_jobs.
-        results = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
+        results = Parallel(n_jobs=self.n_jobs, require="sharedmem", return_as="generator")(
             delayed(_fit_bag)(base, int(seed), XP, XU, n_draw) for seed in seeds
         )
         sums = np.zeros(n_unl)
@@ -183,10 +193,9 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
 
 
 def select_reliable_negatives(
-    pu_scores: np.ndarray, n: int, *, quantile: float = 0.5, random_state=None
+    pu_scores: np.ndarray, n: int, *, quantile: float = 0.5, random_state: int | np.random.RandomState | None = None
 ) -> np.ndarray:
-    """Sorted indices into ``pu_scores`` of ``n`` rows drawn uniformly, without replacement,
-    from the lowest-scoring ``quantile`` fraction of the pool (NaN scores are never picked)."""
+    """Sorted indices of ``n`` pool rows drawn uniformly from the lowest-scoring ``quantile`` share (NaN: never)."""
     scores = np.asarray(pu_scores, dtype=float).ravel()
     if not (isinstance(n, numbers.Integral) and n >= 0):
         raise PUConfigError(f"n must be an int >= 0, got {n!r}")

@@ -1,0 +1,113 @@
+"""Conditioning factors and deformation rates on the area grid (DESIGN 4, rows terrain .. factor_stack)."""
+
+import dagster as dg
+from pydantic import Field
+
+from lsm_assets.partitions import area_of, area_period_partitions, period_of, study_area_partitions
+from lsm_assets.resources import LsmPaths
+from lsm_core import deformation, environment, proximity, terrain
+from lsm_core.area import period_bounds
+from lsm_core.grid import AreaGrid
+from lsm_core.intake import delivery_for
+from lsm_core.io import RasterFile
+from lsm_core.stack import build_factor_stack, vif_table
+
+COG = {"io_manager_key": "cog_io_manager", "group_name": "factors", "kinds": {"cog"}}
+
+
+class TerrainConfig(dg.Config):
+    relief_radius_m: float = Field(100.0, description="Radius of the moving window for local relief, metres.")
+
+
+class ProximityConfig(dg.Config):
+    watershed_area_m2: float = Field(1e6, description="Minimum catchment area of a watershed (valley unit), m2.")
+    slope_unit_area_m2: float = Field(1e5, description="Minimum catchment area of a slope unit (half-basin), m2.")
+
+
+class DeformationConfig(dg.Config):
+    min_coherence: float = Field(0.3, description="Pixels (or epochs) with lower coherence are masked.")
+    min_epochs: int = Field(deformation.MIN_EPOCHS, description="Fewest valid epochs for a velocity fit.")
+    project_downslope: bool = Field(False, description="Project LOS velocity onto the downslope direction "
+                                    "(needs heading and incidence in delivery.yaml).")
+    min_sensitivity: float = Field(deformation.MIN_SENSITIVITY, description="Below this |LOS . downslope| "
+                                   "the projection is capped (quality 2).")
+
+
+class FactorStackConfig(dg.Config):
+    vif_sample: int = Field(100_000, description="Valid pixels sampled for the VIF table.")
+    seed: int = Field(0, description="Seed of the VIF sample.")
+
+
+@dg.asset(partitions_def=study_area_partitions, description="Slope, aspect, curvatures, relief, TWI from the DEM.",
+          **COG)
+def terrain_factors(context: dg.AssetExecutionContext, config: TerrainConfig, paths: LsmPaths,
+                    study_area_grid: AreaGrid) -> RasterFile:
+    cfg = paths.area(context.partition_key)
+    out = terrain.terrain_factors(cfg.layers["dem"], study_area_grid,
+                                  paths.output_path("terrain_factors", cfg.name, None, "tif"),
+                                  relief_radius_m=config.relief_radius_m)
+    return RasterFile(out)
+
+
+@dg.asset(partitions_def=study_area_partitions, description="Distance-decay values (0..1) for faults, valleys, "
+          "roads, buildings and mining, with the same-unit rule (DESIGN 6).", **COG)
+def proximity_factors(context: dg.AssetExecutionContext, config: ProximityConfig, paths: LsmPaths,
+                      study_area_grid: AreaGrid) -> RasterFile:
+    cfg = paths.area(context.partition_key)
+    dmax = cfg.parameters["max_distance_m"]
+    out = proximity.proximity_factors(cfg.layers, study_area_grid, cfg.layers["dem"],
+                                      paths.output_path("proximity_factors", cfg.name, None, "tif"),
+                                      {"faults": dmax["faults"], "valleys": dmax["valleys"], "roads": dmax["roads"],
+                                       "buildings": dmax["buildings"], "mining": dmax["mining"]},
+                                      watershed_area_m2=config.watershed_area_m2,
+                                      slope_unit_area_m2=config.slope_unit_area_m2)
+    context.add_output_metadata({f"dmax_{k}_m": float(v) for k, v in dmax.items()})
+    return RasterFile(out)
+
+
+@dg.asset(partitions_def=area_period_partitions, description="Lithology code (categorical), rainfall (mm/yr) and "
+          "the NDVI mean over the scenes inside the period.", **COG)
+def environment_factors(context: dg.AssetExecutionContext, paths: LsmPaths, study_area_grid: AreaGrid) -> RasterFile:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    cfg = paths.area(area)
+    out = paths.output_path("environment_factors", area, period, "tif")
+    info = environment.environment_factors(cfg, *period_bounds(period), out)
+    context.add_output_metadata({"ndvi_scenes": ", ".join(info["ndvi_scenes"]),
+                                 "lithology_units": str(info["lithology_units"])})
+    return RasterFile(out)
+
+
+@dg.asset(partitions_def=area_period_partitions, description="Annual mean LOS (or downslope) velocity in mm/yr "
+          "with standard error, epoch count and quality band, from the period's InSAR delivery.", **COG)
+def deformation_rate(context: dg.AssetExecutionContext, config: DeformationConfig, paths: LsmPaths,
+                     study_area_grid: AreaGrid, terrain_factors: RasterFile) -> RasterFile:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    delivery = delivery_for(paths.root, area, period)
+    out = paths.output_path("deformation_rate", area, period, "tif")
+    summary = deformation.deformation_rate(
+        delivery, study_area_grid, out, min_coherence=config.min_coherence, min_epochs=config.min_epochs,
+        project_downslope=config.project_downslope, min_sensitivity=config.min_sensitivity,
+        slope_deg_path=terrain_factors.path if config.project_downslope else None)
+    context.add_output_metadata({"delivery": str(delivery.folder), "kind": delivery.kind,
+                                 **{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}})
+    return RasterFile(out)
+
+
+@dg.asset(partitions_def=area_period_partitions, description="All factors aligned on the area grid with one "
+          "nodata mask; VIF table in the metadata.", **COG)
+def factor_stack(context: dg.AssetExecutionContext, config: FactorStackConfig, paths: LsmPaths,
+                 study_area_grid: AreaGrid, terrain_factors: RasterFile, proximity_factors: RasterFile,
+                 environment_factors: RasterFile, deformation_rate: RasterFile) -> RasterFile:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    out = paths.output_path("factor_stack", area, period, "tif")
+    info = build_factor_stack([(terrain_factors, terrain_factors.names), (proximity_factors, proximity_factors.names),
+                               (environment_factors, environment_factors.names),
+                               (deformation_rate, ["velocity_mm_yr"])],
+                              RasterFile(study_area_grid.nodata_mask_path), out)
+    vif = vif_table(RasterFile(out), n_sample=config.vif_sample, seed=config.seed)
+    context.add_output_metadata({
+        "valid_pixels": info["valid_pixels"], "categorical": ", ".join(info["categorical"]),
+        "vif": dg.MetadataValue.md("| factor | VIF |\n|---|---|\n" +
+                                   "\n".join(f"| {k} | {v:.2f} |" for k, v in vif.items())),
+        "max_vif": round(max(vif.values()), 2)})
+    return RasterFile(out)
