@@ -33,11 +33,11 @@ class InventoryError(InputFileError):
     """A landslide inventory file lacks ids, dates or geometries, or has invalid ones."""
 
 
-class ConfigError(LsmError):
+class ConfigError(LsmError, ValueError):
     """A study-area configuration (area.yaml) or a tunable is invalid."""
 
 
-class SamplingError(LsmError):
+class SamplingError(LsmError, ValueError):
     """Samples cannot be drawn as asked (no positives before the period end, a pool too small)."""
 
 

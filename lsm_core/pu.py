@@ -18,17 +18,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from lsm_core.errors import ConfigError, SamplingError
 
-__all__ = ["BaggingPUClassifier", "PUConfigError", "PUSamplingError", "select_reliable_negatives"]
+__all__ = ["BaggingPUClassifier", "select_reliable_negatives"]
 
 _MAX_SEED = np.iinfo(np.int32).max
-
-
-class PUSamplingError(SamplingError, ValueError):
-    """PU samples cannot be drawn: no positives, no unlabeled rows, bad labels or a pool too small."""
-
-
-class PUConfigError(ConfigError, ValueError):
-    """A Bagging-PU parameter is out of range (n_estimators, max_samples, quantile, n)."""
 
 
 def _default_estimator() -> DecisionTreeClassifier:
@@ -124,26 +116,26 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
             return n_pos
         if isinstance(m, numbers.Integral) and not isinstance(m, bool):
             if m < 1:
-                raise PUConfigError(f"max_samples must be >= 1, got {m}")
+                raise ConfigError(f"max_samples must be >= 1, got {m}")
             return int(m)
         if isinstance(m, numbers.Real) and 0.0 < m <= 1.0:
             return max(1, int(round(m * n_unl)))
-        raise PUConfigError(f"max_samples must be None, an int >= 1 or a float in (0, 1], got {m!r}")
+        raise ConfigError(f"max_samples must be None, an int >= 1 or a float in (0, 1], got {m!r}")
 
     def fit(self, X, s) -> BaggingPUClassifier:
         """Fit B bags on positives (s == 1) vs draws from the unlabeled rows (s == 0)."""
         if not (isinstance(self.n_estimators, numbers.Integral) and self.n_estimators >= 1):
-            raise PUConfigError(f"n_estimators must be an int >= 1, got {self.n_estimators!r}")
+            raise ConfigError(f"n_estimators must be an int >= 1, got {self.n_estimators!r}")
         X, s = validate_data(self, X, s, dtype=(np.float64, np.float32), y_numeric=True)
         labels = np.unique(s)
         if not np.isin(labels, (0, 1)).all():
-            raise PUSamplingError(f"PU labels must be 1 (positive) or 0 (unlabeled), got values {labels.tolist()}")
+            raise SamplingError(f"PU labels must be 1 (positive) or 0 (unlabeled), got values {labels.tolist()}")
         pos = s == 1
         n_pos, n_unl = int(pos.sum()), int((~pos).sum())
         if n_pos == 0:
-            raise PUSamplingError("no positive (s == 1) rows: Bagging-PU needs labeled positives")
+            raise SamplingError("no positive (s == 1) rows: Bagging-PU needs labeled positives")
         if n_unl == 0:
-            raise PUSamplingError("no unlabeled (s == 0) rows: the unlabeled pool is empty")
+            raise SamplingError("no unlabeled (s == 0) rows: the unlabeled pool is empty")
         n_draw = self._resolve_max_samples(n_pos, n_unl)
 
         base = _default_estimator() if self.estimator is None else self.estimator
@@ -198,18 +190,18 @@ def select_reliable_negatives(
     """Sorted indices of ``n`` pool rows drawn uniformly from the lowest-scoring ``quantile`` share (NaN: never)."""
     scores = np.asarray(pu_scores, dtype=float).ravel()
     if not (isinstance(n, numbers.Integral) and n >= 0):
-        raise PUConfigError(f"n must be an int >= 0, got {n!r}")
+        raise ConfigError(f"n must be an int >= 0, got {n!r}")
     if not (0.0 < quantile <= 1.0):
-        raise PUConfigError(f"quantile must be in (0, 1], got {quantile}")
+        raise ConfigError(f"quantile must be in (0, 1], got {quantile}")
     valid = np.flatnonzero(~np.isnan(scores))
     if valid.size == 0:
-        raise PUSamplingError("the unlabeled pool is empty (no finite PU scores)")
+        raise SamplingError("the unlabeled pool is empty (no finite PU scores)")
     # Rank-based cut (stable sort) so that ties or a constant score still give a pool of
     # exactly floor(quantile * n_valid) rows instead of all or nothing.
     n_low = int(np.floor(quantile * valid.size))
     low = valid[np.argsort(scores[valid], kind="stable")[:n_low]]
     if low.size < n:
-        raise PUSamplingError(
+        raise SamplingError(
             f"asked for {n} reliable negatives but the lowest {quantile:.0%} of the pool holds only "
             f"{low.size} of {valid.size} scored pixels; lower n or raise quantile"
         )
