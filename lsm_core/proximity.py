@@ -1,0 +1,280 @@
+"""Distance-decay factors with the same-unit rule (DESIGN 6; paper b, section 3.2).
+
+``f = 1 - D / Dmax`` for ``D <= Dmax`` and 0 beyond, where ``D`` (metres) runs from a pixel
+centre to the nearest pixel touched by a feature - with a unit raster, the nearest such pixel in
+the pixel's own unit, which need not be the nearest feature overall. Units are watersheds
+(sub-catchments between stream junctions) for valleys and slope units (the two banks of each
+sub-catchment) for roads and buildings; faults and mining sites have none.
+
+``proximity_factor`` works on a whole array (an exact EDT per unit bounding box);
+``proximity_factors`` writes all five bands window by window (a KD-tree over the feature pixels
+of each block grown by Dmax), so only the unit labels are held at full size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.features import rasterize
+from rasterio.windows import Window
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from lsm_core.errors import ConfigError, GridMismatchError
+from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
+from lsm_core.hydrology import FlowRouting, Res, grid_pixel_size, route_d8, subcatchments
+from lsm_core.io import RasterWriter, raster_on_grid, read_vector
+
+PROXIMITY_BANDS = ("faults", "valleys", "roads", "buildings", "mining")
+SOURCE_LAYER = {"faults": "faults", "valleys": "rivers", "roads": "roads", "buildings": "buildings", "mining": "mining"}
+UNIT_OF = {"faults": None, "valleys": "watershed", "roads": "slope_unit", "buildings": "slope_unit", "mining": None}
+
+Features = np.ndarray | gpd.GeoDataFrame | gpd.GeoSeries | Iterable[shapely.Geometry]
+
+
+def distance_decay(distance_m: np.ndarray | float, dmax_m: float) -> np.ndarray:
+    """1 - D/Dmax for D <= Dmax (metres), else 0; an infinite D (no feature) gives 0, NaN stays NaN."""
+    if not dmax_m > 0:
+        raise ConfigError(f"maximum influence distance must be positive, got {dmax_m}")
+    d = np.asarray(distance_m, dtype=np.float64)
+    return np.where(np.isnan(d), np.nan, np.where(d <= dmax_m, 1.0 - np.minimum(d, dmax_m) / dmax_m, 0.0))
+
+
+def _routing(dem: np.ndarray | FlowRouting, res_m: Res | None) -> FlowRouting:
+    if isinstance(dem, FlowRouting):
+        return dem
+    if res_m is None:
+        raise ValueError("res_m (pixel size in metres) is needed when a DEM is given")
+    return route_d8(dem, res_m)
+
+
+def _cells(area_m2: float, res_m: tuple[float, float]) -> float:
+    return max(1.0, area_m2 / (res_m[0] * res_m[1]))
+
+
+def watersheds(dem: np.ndarray | FlowRouting, res_m: Res | None = None, *, stream_area_m2: float = 1e6) -> np.ndarray:
+    """Sub-catchment labels (int32, 0 = nodata): the area draining to each stream link between junctions.
+
+    Streams start where the D8 contributing area reaches ``stream_area_m2``, so that threshold
+    sets the unit size: pick it near the catchment area at which the mapped rivers begin. Cells
+    that leave the raster without meeting a stream form small edge basins of their own.
+    """
+    r = _routing(dem, res_m)
+    return subcatchments(r, _cells(stream_area_m2, r.res_m))
+
+
+def slope_units(dem: np.ndarray | FlowRouting, res_m: Res | None = None, *, stream_area_m2: float = 1e5) -> np.ndarray:
+    """Slope-unit labels (int32, 0 = nodata): each sub-catchment split into its stream's left and right bank.
+
+    A cell takes the bank from which its flow path enters the stream (facing downstream; at a
+    junction the main stem decides); stream cells go with the left bank. Label ``2k - 1`` is the
+    left and ``2k`` the right half of sub-catchment ``k``.
+    """
+    r = _routing(dem, res_m)
+    return subcatchments(r, _cells(stream_area_m2, r.res_m), split_banks=True)
+
+
+def area_units(dem: np.ndarray, grid: AreaGrid, rivers: Features | None = None, *, watershed_area_m2: float = 1e6,
+               slope_unit_area_m2: float = 1e5, burn_rivers_m: float = 10.0) -> dict[str, np.ndarray]:
+    """Watershed and slope-unit labels of a DEM on ``grid``, routed once with the rivers burnt in (metres)."""
+    z = np.asarray(dem)
+    if z.shape != grid.shape:
+        raise GridMismatchError(f"DEM of shape {z.shape} is not on the grid {grid.shape}")
+    if rivers is not None and burn_rivers_m > 0:
+        # stream burning: D8 streams then follow the mapped rivers rather than DEM artefacts
+        z = z - burn_rivers_m * _feature_mask(rivers, grid, Window(0, 0, grid.width, grid.height))
+    routing = route_d8(z, grid_pixel_size(grid))
+    return {"watershed": watersheds(routing, stream_area_m2=watershed_area_m2),
+            "slope_unit": slope_units(routing, stream_area_m2=slope_unit_area_m2)}
+
+
+def proximity_factor(features: Features, grid: AreaGrid, dmax_m: float, units: np.ndarray | None = None) -> np.ndarray:
+    """Distance-decay factor (0..1, float64) on ``grid`` for a feature mask or geometries in the grid CRS.
+
+    With ``units`` (int labels, 0 = outside every unit -> NaN), the distance is to the nearest
+    feature pixel of the same unit and units without a feature get 0. Without units, geometries
+    outside the grid but within ``dmax_m`` count too.
+    """
+    res = grid_pixel_size(grid)
+    sampling = (res[1], res[0])
+    if units is None:
+        pad = 0
+        if not _is_raster(features):
+            features = _geometries(features, grid)
+            xmin, ymin, xmax, ymax = grid.bounds
+            if len(features) and not shapely.box(xmin, ymin, xmax, ymax).contains(shapely.envelope(features)).all():
+                pad = _halo(dmax_m, res)  # features beyond the rim still act inside
+        window = Window(-pad, -pad, grid.width + 2 * pad, grid.height + 2 * pad)
+        feat = _feature_mask(features, grid, window)
+        dist = ndimage.distance_transform_edt(~feat, sampling=sampling) if feat.any() else np.full(feat.shape, np.inf)
+        return distance_decay(dist[pad:pad + grid.height, pad:pad + grid.width], dmax_m)
+    units = np.asarray(units)
+    if units.shape != grid.shape:
+        raise GridMismatchError(f"unit raster of shape {units.shape} is not on the grid {grid.shape}")
+    feat = _feature_mask(features, grid, Window(0, 0, grid.width, grid.height)) & (units > 0)
+    dist = np.full(grid.shape, np.inf)
+    boxes = ndimage.find_objects(np.where(units > 0, units, 0).astype(np.int64))
+    for u in np.unique(units[feat]):
+        box = boxes[u - 1]
+        in_unit = units[box] == u
+        # an exact EDT inside the unit's bounding box, seeing only that unit's features
+        d = ndimage.distance_transform_edt(~(feat[box] & in_unit), sampling=sampling)
+        dist[box][in_unit] = d[in_unit]
+    out = distance_decay(dist, dmax_m)
+    out[units <= 0] = np.nan
+    return out
+
+
+def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: AreaGrid, dem: str | Path | np.ndarray,
+                      out_path: str | Path, dmax_by_class: Mapping[str, float], *, block: int = DEFAULT_BLOCK,
+                      watershed_area_m2: float = 1e6, slope_unit_area_m2: float = 1e5,
+                      burn_rivers_m: float = 10.0, workers: int = 1) -> Path:
+    """Write the PROXIMITY_BANDS (0..1, NaN where the DEM is nodata) as a float32 COG, window by window.
+
+    ``area_layers`` maps faults, rivers, roads, buildings and mining to vector files, GeoDataFrames
+    or geometries; ``dmax_by_class`` maps each band to its Dmax in metres. Units come from the
+    DEM with the rivers burnt ``burn_rivers_m`` deep, so watersheds follow the mapped rivers.
+    Memory: D8 routing of the whole DEM (about 40 bytes per pixel at the peak, released) and
+    then two int32 unit rasters and a validity mask (9 bytes per pixel) for the windowed pass.
+    ``workers`` is passed to the KD-tree queries (-1: all cores).
+    """
+    res = grid_pixel_size(grid)
+    missing = [b for b in PROXIMITY_BANDS if b not in dmax_by_class]
+    if missing:
+        raise ConfigError(f"no maximum influence distance for {missing}")
+    bad = {b: dmax_by_class[b] for b in PROXIMITY_BANDS if not float(dmax_by_class[b]) > 0}
+    if bad:
+        raise ConfigError(f"maximum influence distances must be positive metres, got {bad}")
+    layers = {}
+    for band in PROXIMITY_BANDS:
+        if SOURCE_LAYER[band] not in area_layers:
+            raise ConfigError(f"no {SOURCE_LAYER[band]!r} layer for the {band} factor")
+        layers[band] = _geometries(area_layers[SOURCE_LAYER[band]], grid)
+    z = raster_on_grid(dem, grid)[0] if isinstance(dem, (str, Path)) else np.asarray(dem, dtype=np.float32)
+    if z.shape != grid.shape:
+        raise GridMismatchError(f"DEM of shape {z.shape} is not on the grid {grid.shape}")
+    valid = ~np.isnan(z)
+    units = area_units(z, grid, layers["valleys"], watershed_area_m2=watershed_area_m2,
+                       slope_unit_area_m2=slope_unit_area_m2, burn_rivers_m=burn_rivers_m)
+    del z
+    trees = {band: shapely.STRtree(g) for band, g in layers.items()}
+    with RasterWriter(out_path, grid, PROXIMITY_BANDS) as out:
+        for b in grid.windows(block):
+            rows, cols = b.write.toslices()
+            stack = []
+            for band in PROXIMITY_BANDS:
+                dmax = float(dmax_by_class[band])
+                d = _block_distance(layers[band], trees[band], grid, b.write, res, dmax, units.get(UNIT_OF[band]),
+                                    workers)
+                f = distance_decay(d, dmax)
+                f[~valid[rows, cols]] = np.nan
+                stack.append(f)
+            out.write(np.stack(stack), b.write)
+    return Path(out_path)
+
+
+def _halo(dmax_m: float, res: tuple[float, float]) -> int:
+    """Pixels within which every feature at most ``dmax_m`` away lies."""
+    return int(math.ceil(dmax_m / min(res))) + 1
+
+
+def _block_distance(geoms: np.ndarray, tree: shapely.STRtree, grid: AreaGrid, write: Window, res: tuple[float, float],
+                    dmax_m: float, units: np.ndarray | None, workers: int = 1) -> np.ndarray:
+    """Distances (m, inf beyond ``dmax_m``) from the pixels of ``write`` to the features of the grown window."""
+    h = _halo(dmax_m, res)
+    read = Window(write.col_off - h, write.row_off - h, write.width + 2 * h, write.height + 2 * h)
+    out = np.full((write.height, write.width), np.inf)
+    feat = _rasterize_window(geoms, tree, grid, read)
+    fr, fc = np.nonzero(feat)
+    if fr.size == 0:
+        return out
+    qr, qc = np.mgrid[h:h + write.height, h:h + write.width]
+    pts = [fr * res[1], fc * res[0]]
+    qry = [qr.ravel() * res[1], qc.ravel() * res[0]]
+    if units is not None:
+        u = _padded_slice(units, read)
+        fu, qu = u[fr, fc], u[h:h + write.height, h:h + write.width].ravel()
+        # a third coordinate farther apart than Dmax for different units: the nearest feature
+        # within Dmax is then the nearest one of the pixel's own unit
+        sep = 2.0 * dmax_m + 1.0
+        pts.append(fu * sep)
+        qry.append(qu * sep)
+        keep = fu > 0
+        pts = [p[keep] for p in pts]
+        ask = np.isin(qu, fu[keep])
+    else:
+        ask = np.ones(qry[0].size, bool)
+    if not ask.any() or pts[0].size == 0:
+        return out
+    tree = cKDTree(np.column_stack(pts))
+    d, _ = tree.query(np.column_stack([q[ask] for q in qry]), distance_upper_bound=dmax_m, workers=workers)
+    flat = out.reshape(-1)
+    flat[ask] = d
+    return out
+
+
+def _padded_slice(arr: np.ndarray, window: Window) -> np.ndarray:
+    """``arr`` at ``window``, zero where the window leaves the array."""
+    out = np.zeros((int(window.height), int(window.width)), arr.dtype)
+    r0, c0 = int(window.row_off), int(window.col_off)
+    rs, cs = max(r0, 0), max(c0, 0)
+    re, ce = min(r0 + out.shape[0], arr.shape[0]), min(c0 + out.shape[1], arr.shape[1])
+    if re > rs and ce > cs:
+        out[rs - r0:re - r0, cs - c0:ce - c0] = arr[rs:re, cs:ce]
+    return out
+
+
+def _rasterize_window(geoms: np.ndarray, tree: shapely.STRtree | None, grid: AreaGrid, window: Window) -> np.ndarray:
+    """Pixels of ``window`` (may extend past the grid) touched by any geometry."""
+    shape = (int(window.height), int(window.width))
+    a, b, c, d, e, f = grid.transform
+    # built by hand: rasterio.windows.transform multiplies Affines with `*`, which now warns
+    col, row = window.col_off, window.row_off
+    transform = Affine(a, b, c + a * col + b * row, d, e, f + d * col + e * row)
+    if tree is not None:
+        x0, y0 = transform.c, transform.f
+        x1, y1 = x0 + a * shape[1] + b * shape[0], y0 + d * shape[1] + e * shape[0]
+        geoms = geoms[tree.query(shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))]
+    if len(geoms) == 0:
+        return np.zeros(shape, bool)
+    return rasterize(((g, 1) for g in geoms), out_shape=shape, transform=transform, all_touched=True, fill=0,
+                     dtype="uint8").astype(bool)
+
+
+def _is_raster(features: Features) -> bool:
+    return isinstance(features, np.ndarray) and features.ndim == 2 and features.dtype != object
+
+
+def _feature_mask(features: Features, grid: AreaGrid, window: Window) -> np.ndarray:
+    """A boolean feature mask for ``window``: a raster on the grid as given, geometries rasterised."""
+    if _is_raster(features):
+        if features.shape != grid.shape:
+            raise GridMismatchError(f"feature raster of shape {features.shape} is not on the grid {grid.shape}")
+        return _padded_slice(features != 0, window)
+    return _rasterize_window(_geometries(features, grid), None, grid, window)
+
+
+def _geometries(layer: str | Path | Features, grid: AreaGrid) -> np.ndarray:
+    """Non-empty geometries of a layer in the grid CRS (a file, GeoDataFrame/GeoSeries or geometries)."""
+    if isinstance(layer, (str, Path)):
+        # no overlap check: features just outside the area still act within Dmax
+        gdf = read_vector(layer)
+        if gdf.crs is None:
+            raise GridMismatchError("vector layer has no CRS", layer)
+        layer = gdf
+    if isinstance(layer, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        gs = layer.geometry if isinstance(layer, gpd.GeoDataFrame) else layer
+        if gs.crs is not None and CRS.from_user_input(gs.crs) != CRS.from_user_input(grid.crs):
+            gs = gs.to_crs(grid.crs)
+        geoms = np.asarray(gs.values, dtype=object)
+    else:
+        geoms = np.asarray(list(layer), dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))] if len(geoms) else geoms
+    return geoms

@@ -1,0 +1,179 @@
+"""Terrain factors from a DEM: slope, aspect, curvatures, relief, TWI (DESIGN 1, 4).
+
+Arrays are DEMs in metres with NaN nodata and a pixel size in metres (a scalar, or (x, y) for
+rectangular pixels); results are float64 arrays of the same shape, NaN where the DEM is NaN.
+
+The 3 x 3 operators (slope, aspect, curvatures) follow ``gdaldem -compute_edges``: a neighbour
+off the array is extrapolated linearly (2 x edge - next), and one that is nodata (or extrapolated
+from nodata) takes the centre cell's value, so the rim of the study area and of voids keeps
+values instead of losing a ring of pixels. (gdaldem treats the four corner pixels slightly
+differently; only they differ.) Relief ignores nodata and off-array cells in its window. Thanks
+to these rules a window read with a halo of ``terrain_halo(...)`` pixels gives exactly the
+whole-array result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
+from lsm_core.hydrology import Res, flow_accumulation, grid_pixel_size, pixel_size
+from lsm_core.io import RasterWriter, raster_on_grid, raster_window_on_grid
+
+__all__ = [
+    "FLAT_ASPECT", "TERRAIN_BANDS", "aspect_deg", "flow_accumulation", "plan_curvature", "profile_curvature",
+    "relief_m", "slope_deg", "terrain_factors", "terrain_halo", "twi",
+]
+
+TERRAIN_BANDS = ("slope_deg", "aspect_deg", "plan_curvature", "profile_curvature", "relief_m", "twi")
+FLAT_ASPECT = -1.0  # aspect of cells with zero gradient: keeps them valid samples, outside 0..360
+
+
+def _window3(dem: np.ndarray) -> list[np.ndarray]:
+    """The 3 x 3 neighbours z1..z9 (row-major, z1 = north-west) as float64; see the module notes on edges."""
+    z = np.asarray(dem, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"DEM must be 2-D, got shape {z.shape}")
+    h, w = z.shape
+    p = np.pad(z, 1, mode="reflect", reflect_type="odd")  # 2a - b: linear extrapolation past the edge
+    out = []
+    for dr in (0, 1, 2):
+        for dc in (0, 1, 2):
+            nb = p[dr:dr + h, dc:dc + w]
+            out.append(np.where(np.isnan(nb), z, nb))
+    return out
+
+
+def _horn(dem: np.ndarray, res_m: Res) -> tuple[np.ndarray, np.ndarray]:
+    """Horn (1981) gradient: dz/dx towards east and dz/dy towards north (m/m)."""
+    xres, yres = pixel_size(res_m)
+    z1, z2, z3, z4, _, z6, z7, z8, z9 = _window3(dem)
+    dzdx = ((z3 + 2 * z6 + z9) - (z1 + 2 * z4 + z7)) / (8 * xres)
+    dzdy = ((z1 + 2 * z2 + z3) - (z7 + 2 * z8 + z9)) / (8 * yres)
+    return dzdx, dzdy
+
+
+def slope_deg(dem: np.ndarray, res_m: Res) -> np.ndarray:
+    """Slope in degrees (0..90), Horn's method as ``gdaldem slope``."""
+    dzdx, dzdy = _horn(dem, res_m)
+    return np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+
+
+def aspect_deg(dem: np.ndarray, res_m: Res) -> np.ndarray:
+    """Downslope direction in degrees clockwise from north [0, 360) (Horn, as ``gdaldem aspect``); flat = -1."""
+    dzdx, dzdy = _horn(dem, res_m)
+    with np.errstate(invalid="ignore"):
+        a = np.degrees(np.arctan2(-dzdx, -dzdy)) % 360.0
+        a = np.where(a >= 360.0, 0.0, a)  # -tiny % 360 rounds to 360
+        return np.where((dzdx == 0) & (dzdy == 0), FLAT_ASPECT, a)
+
+
+def _zt_derivatives(dem: np.ndarray, res_m: Res) -> tuple[np.ndarray, ...]:
+    """Zevenbergen & Thorne (1987) p = dz/dx, q = dz/dy (north), r = d2z/dx2, s = d2z/dxdy, t = d2z/dy2."""
+    xres, yres = pixel_size(res_m)
+    z1, z2, z3, z4, z5, z6, z7, z8, z9 = _window3(dem)
+    p = (z6 - z4) / (2 * xres)
+    q = (z2 - z8) / (2 * yres)
+    r = (z4 + z6 - 2 * z5) / xres**2
+    t = (z2 + z8 - 2 * z5) / yres**2
+    s = (z3 + z7 - z1 - z9) / (4 * xres * yres)
+    return p, q, r, s, t
+
+
+def profile_curvature(dem: np.ndarray, res_m: Res) -> np.ndarray:
+    """Curvature along the slope line in 1/m (minus the 2nd derivative along the gradient): convex > 0, flat = 0.
+
+    Zevenbergen & Thorne (1987) as in ArcGIS and xdem, but in 1/m (not 1/100 m) and with convex
+    (upward-bulging, flow accelerating) positive; exact for quadratic surfaces, e.g. 1/R on
+    ``z = -x**2 / (2R)`` away from x = 0.
+    """
+    p, q, r, s, t = _zt_derivatives(dem, res_m)
+    g2 = p * p + q * q
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = -(p * p * r + 2 * p * q * s + q * q * t) / g2
+    return np.where(g2 > 0, k, np.where(np.isnan(g2), np.nan, 0.0))
+
+
+def plan_curvature(dem: np.ndarray, res_m: Res) -> np.ndarray:
+    """Curvature across the slope in 1/m (minus the 2nd derivative along the contour): convex/divergent > 0, flat = 0.
+
+    Zevenbergen & Thorne (1987) planform curvature in 1/m with ridges (flow diverging) positive
+    and hollows (flow converging) negative; 1/R on the crest line of ``z = -x**2 / (2R) + c*y``.
+    """
+    p, q, r, s, t = _zt_derivatives(dem, res_m)
+    g2 = p * p + q * q
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = -(q * q * r - 2 * p * q * s + p * p * t) / g2
+    return np.where(g2 > 0, k, np.where(np.isnan(g2), np.nan, 0.0))
+
+
+def relief_radius_px(res_m: Res, radius_m: float) -> int:
+    """Radius in pixels (at least 1) of a relief window of ``radius_m`` metres."""
+    return max(1, int(round(radius_m / min(pixel_size(res_m)))))
+
+
+def relief_m(dem: np.ndarray, res_m: Res, radius_m: float = 100.0) -> np.ndarray:
+    """Local relief in metres: max - min elevation within ``radius_m`` of each cell (circular window)."""
+    rad = relief_radius_px(res_m, radius_m)
+    z = np.asarray(dem, dtype=np.float64)
+    yy, xx = np.mgrid[-rad:rad + 1, -rad:rad + 1]
+    disk = xx * xx + yy * yy <= rad * rad
+    nan = np.isnan(z)
+    # mode="nearest" repeats edge cells, which already lie in the disk: the same as ignoring the outside
+    hi = ndimage.maximum_filter(np.where(nan, -np.inf, z), footprint=disk, mode="nearest")
+    lo = ndimage.minimum_filter(np.where(nan, np.inf, z), footprint=disk, mode="nearest")
+    return np.where(nan, np.nan, hi - lo)
+
+
+def twi(acc_cells: np.ndarray, slope: np.ndarray, res_m: Res, min_tan_slope: float = 1e-3) -> np.ndarray:
+    """Topographic wetness index ln(a / tan b): a = acc x cell width (m), b = slope (deg), tan b >= min_tan_slope."""
+    xres, yres = pixel_size(res_m)
+    a = np.asarray(acc_cells, dtype=np.float64) * np.sqrt(xres * yres)  # cell area / contour width
+    tan_b = np.maximum(np.tan(np.radians(np.asarray(slope, dtype=np.float64))), min_tan_slope)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log(a / tan_b)
+
+
+def terrain_halo(res_m: Res, relief_radius_m: float) -> int:
+    """Pixels of halo a window needs so that every local operator here matches the whole array."""
+    return max(1, relief_radius_px(res_m, relief_radius_m))
+
+
+def local_factors(dem: np.ndarray, res_m: Res, relief_radius_m: float = 100.0) -> dict[str, np.ndarray]:
+    """Slope, aspect, plan/profile curvature and relief of a DEM window (see TERRAIN_BANDS)."""
+    return {
+        "slope_deg": slope_deg(dem, res_m),
+        "aspect_deg": aspect_deg(dem, res_m),
+        "plan_curvature": plan_curvature(dem, res_m),
+        "profile_curvature": profile_curvature(dem, res_m),
+        "relief_m": relief_m(dem, res_m, relief_radius_m),
+    }
+
+
+def terrain_factors(dem_path: str | Path, grid: AreaGrid, out_path: str | Path, *, block: int = DEFAULT_BLOCK,
+                    relief_radius_m: float = 100.0, min_tan_slope: float = 1e-3) -> Path:
+    """Write the six TERRAIN_BANDS of a DEM (resampled to ``grid``) as a float32 COG, window by window.
+
+    The local operators read each block with a halo (``terrain_halo``), so memory is a few
+    blocks. TWI needs flow accumulation, a global operation: the DEM is routed once as a whole
+    (about 35 bytes per pixel at the peak, released before the windowed pass) and only the
+    float32 accumulation (4 bytes per pixel) is kept. A 10 m DEM of 10^8 pixels (100 km x
+    100 km) therefore needs about 3.5 GB; an area larger than memory needs a tiled flow routing
+    (see ``lsm_core.hydrology``) whose accumulation raster is then read here window by window.
+    TWI combines that D8 accumulation of the depression-filled DEM with the Horn slope of the
+    DEM as given.
+    """
+    res = grid_pixel_size(grid)
+    acc = flow_accumulation(raster_on_grid(dem_path, grid)[0], res).astype(np.float32)
+    halo = terrain_halo(res, relief_radius_m)
+    with RasterWriter(out_path, grid, TERRAIN_BANDS) as out:
+        for b in grid.windows(block, halo):
+            dem = raster_window_on_grid(dem_path, grid, b.read)[0]
+            bands = {k: v[b.inner] for k, v in local_factors(dem, res, relief_radius_m).items()}
+            rows, cols = b.write.toslices()
+            bands["twi"] = twi(acc[rows, cols], bands["slope_deg"], res, min_tan_slope)
+            out.write(np.stack([bands[k] for k in TERRAIN_BANDS]), b.write)
+    return Path(out_path)
