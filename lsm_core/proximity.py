@@ -157,7 +157,7 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
         if SOURCE_LAYER[band] not in area_layers:
             raise ConfigError(f"no {SOURCE_LAYER[band]!r} layer for the {band} factor")
         layers[band] = _geometries(area_layers[SOURCE_LAYER[band]], grid)
-    z = raster_on_grid(dem, grid)[0] if isinstance(dem, (str, Path)) else np.asarray(dem, dtype=np.float32)
+    z = raster_on_grid(dem, grid, reproject=True)[0] if isinstance(dem, (str, Path)) else np.asarray(dem, dtype=np.float32)
     if z.shape != grid.shape:
         raise GridMismatchError(f"DEM of shape {z.shape} is not on the grid {grid.shape}")
     valid = ~np.isnan(z)

@@ -167,11 +167,11 @@ def terrain_factors(dem_path: str | Path, grid: AreaGrid, out_path: str | Path, 
     DEM as given.
     """
     res = grid_pixel_size(grid)
-    acc = flow_accumulation(raster_on_grid(dem_path, grid)[0], res).astype(np.float32)
+    acc = flow_accumulation(raster_on_grid(dem_path, grid, reproject=True)[0], res).astype(np.float32)
     halo = terrain_halo(res, relief_radius_m)
     with RasterWriter(out_path, grid, TERRAIN_BANDS) as out:
         for b in grid.windows(block, halo):
-            dem = raster_window_on_grid(dem_path, grid, b.read)[0]
+            dem = raster_window_on_grid(dem_path, grid, b.read, reproject=True)[0]
             bands = {k: v[b.inner] for k, v in local_factors(dem, res, relief_radius_m).items()}
             rows, cols = b.write.toslices()
             bands["twi"] = twi(acc[rows, cols], bands["slope_deg"], res, min_tan_slope)

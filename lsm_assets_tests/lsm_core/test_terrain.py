@@ -173,3 +173,29 @@ def test_terrain_needs_a_projected_crs(tmp_path):
     grid = AreaGrid("EPSG:4326", (0.0001, 0, 10, 0, -0.0001, 45), 8, 8)
     with pytest.raises(ConfigError, match="projected"):
         terrain_factors(tmp_path / "dem.tif", grid, tmp_path / "t.tif")
+
+
+def test_dem_in_another_crs_is_reprojected_onto_the_grid(tmp_path):
+    """A DEM delivered in geographic coordinates still yields terrain factors on the UTM area grid."""
+    from rasterio.warp import transform_bounds
+
+    from lsm_core.grid import AreaGrid
+    from lsm_core.io import RasterFile, write_raster
+
+    grid = AreaGrid.from_bounds("EPSG:32649", (400000, 2850000, 401200, 2851000), 20)
+    x, y = grid.pixel_centers()
+    plane = (0.2 * (x - 400000)).astype("float32")  # 0.2 m/m eastward rise: slope 11.31 deg, aspect 270
+    w, s, e, n = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
+    pad = 0.002
+    geo = AreaGrid("EPSG:4326", ((e - w + 2 * pad) / 200, 0.0, w - pad, 0.0, -(n - s + 2 * pad) / 200, n + pad), 200, 200)
+    lon, lat = geo.pixel_centers()
+    from pyproj import Transformer
+
+    ux, _ = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True).transform(lon, lat)
+    write_raster(tmp_path / "dem_wgs84.tif", (0.2 * (ux - 400000))[None].astype("float32"), geo, ["dem"])
+    out = terrain_factors(tmp_path / "dem_wgs84.tif", grid, tmp_path / "terrain.tif")
+    slope = RasterFile(out).band("slope_deg")[2:-2, 2:-2]
+    aspect = RasterFile(out).band("aspect_deg")[2:-2, 2:-2]
+    assert plane.shape == grid.shape
+    np.testing.assert_allclose(np.median(slope), np.degrees(np.arctan(0.2)), atol=0.05)
+    np.testing.assert_allclose(np.median(aspect), 270, atol=0.5)
