@@ -1,0 +1,147 @@
+"""Deformation-susceptibility contingency matrix (DESIGN 6, paper a).
+
+Deformation classes by |v| (mm/yr, lower-inclusive: with the default edges < 5, 5-15, 15-30,
+>= 30) against susceptibility classes (five natural-breaks classes by default, lower-inclusive as
+in ``prone.classify``) and, given a prone mask, prone / not prone. Counts are accumulated window
+by window over pixels where velocity and probability (and the prone mask, if given) are valid.
+The consistency score is the share of deforming pixels (|v| >= the first edge) that fall in the
+top two susceptibility classes (high or very high); ``prone_consistency`` the share of deforming
+pixels inside prone areas. Both are NaN when no pixel deforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from lsm_core.errors import ConfigError
+from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
+from lsm_core.io import atomic_path, read_raster
+from lsm_core.prone import check_grids, classify, raster_natural_breaks, velocity_band
+
+FIVE_CLASSES = ("very_low", "low", "moderate", "high", "very_high")
+
+
+def velocity_class_names(edges: Sequence[float]) -> list[str]:
+    """Labels of the |v| classes (mm/yr) for the class edges, e.g. ``<5``, ``5-15``, ``>=30``."""
+    e = [f"{x:g}" for x in edges]
+    return [f"<{e[0]}"] + [f"{a}-{b}" for a, b in zip(e, e[1:], strict=False)] + [f">={e[-1]}"]
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    """Row shares (0..1); NaN for an empty row."""
+    total = counts.sum(axis=1, keepdims=True)
+    out = np.full(counts.shape, np.nan)
+    np.divide(counts, total, out=out, where=total > 0)
+    return out
+
+
+def _share(num: int, den: int) -> float:
+    return num / den if den else float("nan")
+
+
+def deformation_susceptibility_contingency(velocity_path: str | Path, probability_path: str | Path, *,
+                                           velocity_classes_mm_yr: Sequence[float] = (5, 15, 30),
+                                           susceptibility_breaks: ArrayLike | None = None,
+                                           prone_path: str | Path | None = None,
+                                           expected_grid: AreaGrid | None = None, sample: int = 5000, seed: int = 0,
+                                           block: int = DEFAULT_BLOCK) -> dict:
+    """Pixel counts and row shares of |v| class x susceptibility class (and x prone), plus consistency scores.
+
+    ``susceptibility_breaks`` (probability 0..1, increasing) default to five natural-breaks
+    classes from a seeded sample of the probability raster. Rasters off ``expected_grid`` (or off
+    the velocity grid) raise GridMismatchError naming the file.
+    """
+    edges = np.asarray(velocity_classes_mm_yr, dtype=np.float64)
+    if edges.ndim != 1 or edges.size == 0 or np.any(np.diff(edges) <= 0) or edges[0] <= 0:
+        raise ConfigError(f"velocity_classes_mm_yr must be positive and increasing, got {edges.tolist()}")
+    grid = check_grids(expected_grid, velocity_path, probability_path, prone_path)
+    if susceptibility_breaks is None:
+        breaks = raster_natural_breaks(probability_path, 5, sample=sample, seed=seed, block=block)
+    else:
+        breaks = np.asarray(susceptibility_breaks, dtype=np.float64)
+    classify(np.zeros(0), breaks)  # validates the breaks before the pass over the pixels
+    n_def, n_sus = edges.size + 1, breaks.size + 1
+    counts = np.zeros(n_def * n_sus, dtype=np.int64)
+    prone_counts = np.zeros(n_def * 2, dtype=np.int64)
+    vband = velocity_band(velocity_path)
+    for blk in grid.windows(block):
+        v = read_raster(velocity_path, blk.write, [vband])[0]
+        p = read_raster(probability_path, blk.write, [1])[0]
+        ok = np.isfinite(v) & np.isfinite(p)
+        if prone_path is not None:
+            m = read_raster(prone_path, blk.write, [1])[0]
+            ok &= np.isfinite(m)
+        d = np.searchsorted(edges, np.abs(v[ok].astype(np.float64)), side="right")
+        s = classify(p[ok], breaks).astype(np.int64) - 1
+        counts += np.bincount(d * n_sus + s, minlength=n_def * n_sus)
+        if prone_path is not None:
+            prone_counts += np.bincount(d * 2 + (m[ok] == 1), minlength=n_def * 2)
+    counts = counts.reshape(n_def, n_sus)
+    rows = pd.Index(velocity_class_names(edges), name="velocity_class")
+    cols = pd.Index(list(FIVE_CLASSES) if n_sus == 5 else [f"class_{i}" for i in range(1, n_sus + 1)],
+                    name="susceptibility_class")
+    deforming = int(counts[1:].sum())
+    result = {
+        "counts": pd.DataFrame(counts, index=rows, columns=cols),
+        "row_shares": pd.DataFrame(_shares(counts), index=rows, columns=cols),
+        "consistency_score": _share(int(counts[1:, -2:].sum()), deforming),
+        "n_valid": int(counts.sum()), "n_deforming": deforming,
+        "velocity_classes_mm_yr": edges.tolist(), "susceptibility_breaks": breaks.tolist(),
+        "prone_counts": None, "prone_row_shares": None, "prone_consistency": float("nan"),
+    }
+    if prone_path is not None:
+        pc = prone_counts.reshape(n_def, 2)
+        pcols = pd.Index(["not_prone", "prone"], name="prone")
+        result.update(prone_counts=pd.DataFrame(pc, index=rows, columns=pcols),
+                      prone_row_shares=pd.DataFrame(_shares(pc), index=rows, columns=pcols),
+                      prone_consistency=_share(int(pc[1:, 1].sum()), deforming))
+    return result
+
+
+def contingency_long(result: dict) -> pd.DataFrame:
+    """The matrices as one long table (velocity_class, table, column, count, row_share) for a database."""
+    frames = []
+    for table, counts, shares in (("susceptibility", result["counts"], result["row_shares"]),
+                                  ("prone", result["prone_counts"], result["prone_row_shares"])):
+        if counts is None:
+            continue
+        n_rows, n_cols = counts.shape
+        frames.append(pd.DataFrame({"velocity_class": np.repeat(counts.index.to_numpy(), n_cols), "table": table,
+                                    "column": np.tile(counts.columns.to_numpy(), n_rows),
+                                    "count": counts.to_numpy().ravel(), "row_share": shares.to_numpy().ravel()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_contingency(result: dict, path: str | Path) -> Path:
+    """Heatmap of row shares with counts per cell, consistency score in the title; written atomically."""
+    # imported here so that the science functions stay importable without a plotting stack
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    counts, shares = result["counts"], result["row_shares"]
+    fig = Figure(figsize=(1.3 * counts.shape[1] + 2.5, 0.7 * counts.shape[0] + 2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(np.nan_to_num(shares.to_numpy()), cmap="YlOrRd", vmin=0, vmax=1, aspect="auto")
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            share = shares.iat[i, j]
+            text = f"{counts.iat[i, j]:,}\n" + ("-" if np.isnan(share) else f"{100 * share:.1f} %")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if share >= 0.6 else "black")
+    ax.set_xticks(range(counts.shape[1]), [str(c).replace("_", " ") for c in counts.columns])
+    ax.set_yticks(range(counts.shape[0]), [f"{r} mm/yr" for r in counts.index])
+    ax.set_xlabel("susceptibility class")
+    ax.set_ylabel("|deformation rate| class")
+    score = result["consistency_score"]
+    ax.set_title("deforming pixels in high/very high susceptibility: "
+                 + ("undefined (no deforming pixel)" if np.isnan(score) else f"{100 * score:.1f} %"))
+    fig.colorbar(image, ax=ax, label="row share")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    return path

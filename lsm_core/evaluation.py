@@ -1,0 +1,192 @@
+"""Evaluation of landslide-prone areas (DESIGN 6 "Evaluation", paper b 2.3).
+
+- TA (training accuracy) = positive-sample pixels inside prone areas / all positive pixels
+  (distinct pixels; a positive on a nodata pixel counts as outside).
+- POR (post-occurrence rate) = later events whose initiation point (``init_x``/``init_y``, else the
+  geometry's centroid) lies in a prone polygon (boundary included) or on a prone pixel, over all
+  later events L; LOR = 1 - POR. With L = 0 both are undefined: NaN with a status saying so, never 0.
+- Prediction-rate curve: cumulative share of later events (by the pixel of their initiation point)
+  against cumulative share of the valid area, pixels sorted by descending probability. It is built
+  from a histogram of probabilities accumulated window by window (no global sort); within a bin
+  pixels and events are taken as evenly interleaved, so the curve is linear inside a bin and the
+  AUC (trapezoid) is off from the exact full-sort value by at most about one bin's area share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+from numpy.typing import ArrayLike
+from rasterio.crs import CRS
+from rasterio.windows import Window
+from shapely import STRtree, points
+
+from lsm_core.errors import GridMismatchError, LsmError
+from lsm_core.grid import DEFAULT_BLOCK
+from lsm_core.io import grid_of, read_raster, read_vector
+from lsm_core.prone import raster_natural_breaks
+
+STATUS_OK = "ok"
+NO_LATER_EVENTS = "undefined: no events after the period end"
+NO_POSITIVES = "undefined: no positive samples"
+NO_SCORED_EVENTS = "undefined: no later event on a valid pixel"
+_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
+
+
+def values_at(path: str | Path, rows: ArrayLike, cols: ArrayLike, *, band: int = 1,
+              block: int = DEFAULT_BLOCK) -> np.ndarray:
+    """Band values (float64, NaN for nodata and off-grid pixels) at pixel rows/cols, read block by block."""
+    rows, cols = np.asarray(rows, dtype=np.int64).ravel(), np.asarray(cols, dtype=np.int64).ravel()
+    grid = grid_of(path)
+    out = np.full(rows.shape, np.nan)
+    on = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+    idx = np.flatnonzero(on)
+    key = (rows[idx] // block) * (grid.width // block + 1) + cols[idx] // block
+    for k in np.unique(key):
+        sel = idx[key == k]
+        r0, c0 = rows[sel].min(), cols[sel].min()
+        # only the bounding window of the points in this block is read
+        win = Window(c0, r0, cols[sel].max() - c0 + 1, rows[sel].max() - r0 + 1)
+        out[sel] = read_raster(path, win, [band])[0][rows[sel] - r0, cols[sel] - c0]
+    return out
+
+
+def training_accuracy(prone_mask_path: str | Path, positive_rows: ArrayLike, positive_cols: ArrayLike, *,
+                      block: int = DEFAULT_BLOCK) -> dict:
+    """TA (0..1) = distinct positive-sample pixels on prone pixels (value 1) / all distinct positive pixels."""
+    rows = np.asarray(positive_rows, dtype=np.int64).ravel()
+    cols = np.asarray(positive_cols, dtype=np.int64).ravel()
+    if rows.shape != cols.shape:
+        raise LsmError(f"{rows.size} positive rows but {cols.size} columns")
+    grid = grid_of(prone_mask_path)
+    off = (rows < 0) | (rows >= grid.height) | (cols < 0) | (cols >= grid.width)
+    if off.any():
+        raise GridMismatchError(f"{int(off.sum())} positive pixels lie outside the {grid.height} x {grid.width} "
+                                "grid (samples from another grid?)", prone_mask_path)
+    lin = np.unique(rows * grid.width + cols)
+    n = int(lin.size)
+    if n == 0:
+        return {"TA": float("nan"), "n_positive": 0, "n_inside": 0, "status": NO_POSITIVES}
+    inside = int(np.count_nonzero(values_at(prone_mask_path, lin // grid.width, lin % grid.width, block=block) == 1))
+    return {"TA": inside / n, "n_positive": n, "n_inside": inside, "status": STATUS_OK}
+
+
+def initiation_points(events: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of each event's initiation point: ``init_x``/``init_y`` where finite, else the geometry centroid."""
+    n = len(events)
+    x = events["init_x"].to_numpy(dtype=np.float64) if "init_x" in events else np.full(n, np.nan)
+    y = events["init_y"].to_numpy(dtype=np.float64) if "init_y" in events else np.full(n, np.nan)
+    missing = ~(np.isfinite(x) & np.isfinite(y))
+    if missing.any():
+        c = events.geometry[missing].centroid
+        x[missing], y[missing] = c.x.to_numpy(), c.y.to_numpy()
+    return x, y
+
+
+def _check_crs(events: gpd.GeoDataFrame, crs, path: str | Path | None) -> None:
+    if events.crs is not None and crs is not None and CRS.from_user_input(events.crs) != CRS.from_user_input(crs):
+        raise GridMismatchError(f"events CRS {events.crs} differs from the prone-area CRS {crs}", path)
+
+
+def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.GeoDataFrame, *,
+                     block: int = DEFAULT_BLOCK) -> dict:
+    """POR and LOR (0..1) of later events in prone areas (GeoPackage polygons, 0/1 mask raster or GeoDataFrame).
+
+    With no later event (L = 0) POR and LOR are NaN and ``status`` says they are undefined.
+    """
+    n = len(later_events)
+    if n == 0:
+        return {"POR": float("nan"), "LOR": float("nan"), "L": 0, "n_inside": 0, "missed_event_ids": [],
+                "status": NO_LATER_EVENTS}
+    x, y = initiation_points(later_events)
+    if isinstance(prone, (str, Path)) and Path(prone).suffix.lower() in _RASTER_SUFFIXES:
+        grid = grid_of(prone)
+        _check_crs(later_events, grid.crs, prone)
+        r, c = grid.rowcol(x, y)
+        inside = values_at(prone, r, c, block=block) == 1
+    else:
+        path = None if isinstance(prone, gpd.GeoDataFrame) else prone
+        polygons = prone if path is None else read_vector(path)
+        _check_crs(later_events, polygons.crs, path)
+        inside = np.zeros(n, dtype=bool)
+        hits = STRtree(polygons.geometry.to_numpy()).query(points(x, y), predicate="intersects")
+        inside[hits[0]] = True
+    n_in = int(inside.sum())
+    ids = later_events["event_id"].astype(str).to_numpy() if "event_id" in later_events else np.arange(n).astype(str)
+    return {"POR": n_in / n, "LOR": (n - n_in) / n, "L": n, "n_inside": n_in,
+            "missed_event_ids": ids[~inside].tolist(), "status": STATUS_OK}
+
+
+def prediction_rate_curve(probability_path: str | Path, later_events: gpd.GeoDataFrame, n_points: int = 101, *,
+                          n_bins: int = 1000, block: int = DEFAULT_BLOCK) -> dict:
+    """Prediction-rate curve (event share vs area share, both 0..1, at ``n_points`` area shares) and its AUC.
+
+    Events off the grid or on nodata pixels are not scored (``n_scored`` < ``n_events``).
+    Probabilities outside 0..1 fall in the end bins.
+    """
+    grid = grid_of(probability_path)
+    area = np.zeros(n_bins, dtype=np.int64)
+    for blk in grid.windows(block):
+        p = read_raster(probability_path, blk.write, [1])[0]
+        area += np.bincount(_bin(p[np.isfinite(p)], n_bins), minlength=n_bins)
+    if area.sum() == 0:
+        raise LsmError("no valid probability pixel", probability_path)
+    n_events = len(later_events)
+    xs = np.linspace(0.0, 1.0, n_points)
+    pe = np.zeros(0)
+    if n_events:
+        _check_crs(later_events, grid.crs, probability_path)
+        pe = values_at(probability_path, *grid.rowcol(*initiation_points(later_events)), block=block)
+        pe = pe[np.isfinite(pe)]
+    if pe.size == 0:
+        return {"area_share": xs, "event_share": np.full(n_points, np.nan), "auc": float("nan"),
+                "n_events": n_events, "n_scored": 0, "status": NO_LATER_EVENTS if n_events == 0 else NO_SCORED_EVENTS}
+    ev = np.bincount(_bin(pe, n_bins), minlength=n_bins)
+    keep = area[::-1] > 0  # descending susceptibility; empty bins add no point
+    x = np.concatenate([[0.0], np.cumsum(area[::-1][keep]) / area.sum()])
+    y = np.concatenate([[0.0], np.cumsum(ev[::-1][keep]) / pe.size])
+    return {"area_share": xs, "event_share": np.interp(xs, x, y), "auc": float(np.trapezoid(y, x)),
+            "n_events": n_events, "n_scored": int(pe.size), "status": STATUS_OK}
+
+
+def _bin(p: np.ndarray, n_bins: int) -> np.ndarray:
+    return np.clip(np.floor(p.astype(np.float64) * n_bins), 0, n_bins - 1).astype(np.int64)
+
+
+def mask_summary(prone_mask_path: str | Path, *, block: int = DEFAULT_BLOCK) -> dict:
+    """Prone and valid pixel counts of a 0/1 mask raster and the prone share (0..1) of the valid area."""
+    prone = valid = 0
+    for blk in grid_of(prone_mask_path).windows(block):
+        m = read_raster(prone_mask_path, blk.write, [1])[0]
+        prone += int(np.count_nonzero(m == 1))
+        valid += int(np.count_nonzero(np.isfinite(m)))
+    return {"prone_pixels": prone, "valid_pixels": valid, "prone_share": prone / valid if valid else float("nan")}
+
+
+def comparison_thresholds(probability_path: str | Path, adaptive_threshold: float, *, k: int = 5,
+                          sample: int = 5000, seed: int = 0) -> dict[str, float]:
+    """Thresholds (0..1) to compare: ``adaptive_js``, ``fixed_50``, ``natural_breaks_high`` (start of class high)."""
+    breaks = raster_natural_breaks(probability_path, k, sample=sample, seed=seed)
+    # of k classes the top two are "high" and "very high": high starts at the second-last break
+    return {"adaptive_js": float(adaptive_threshold), "fixed_50": 0.5, "natural_breaks_high": float(breaks[-2])}
+
+
+def evaluation_row(threshold_name: str, threshold: float, *, training: Mapping, occurrence: Mapping,
+                   prone_share: float, prediction_rate: Mapping | None = None,
+                   inventory: Mapping | None = None) -> dict:
+    """One history row: threshold, TA, POR, LOR, L, prone share, prediction-rate AUC, status, inventory state."""
+    statuses = [s for s in (training.get("status"), occurrence.get("status"),
+                            prediction_rate.get("status") if prediction_rate else None) if s and s != STATUS_OK]
+    row = {"threshold_name": threshold_name, "threshold": float(threshold),
+           "TA": float(training["TA"]), "n_positive": int(training["n_positive"]),
+           "n_positive_inside": int(training["n_inside"]),
+           "POR": float(occurrence["POR"]), "LOR": float(occurrence["LOR"]), "L": int(occurrence["L"]),
+           "n_later_inside": int(occurrence["n_inside"]), "prone_share": float(prone_share),
+           "prediction_rate_auc": float(prediction_rate["auc"]) if prediction_rate else float("nan"),
+           "status": "; ".join(dict.fromkeys(statuses)) or STATUS_OK}
+    for key, value in (inventory or {}).items():
+        row[f"inventory_{key}"] = value
+    return row
