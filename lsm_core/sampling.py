@@ -1,0 +1,370 @@
+"""Positive and negative samples for susceptibility models (DESIGN 4, 6 "Negative strategies").
+
+Everything works window by window over the factor stack, so a national raster never has to fit
+in memory. A sample table is a pandas DataFrame with one row per pixel: ``row``, ``col`` (grid
+indices), ``x``, ``y`` (pixel centre, area CRS units), ``label`` (1/0), ``landslide_id`` (str
+for positives, None for negatives), ``strategy`` (positive, random, buffer, insar_pu),
+``pu_score`` (unitless 0..1, NaN unless insar_pu), then one column per stack band.
+``events_known`` is what the caller counts as known, usually ``events_before(inventory, period_end)``
+(later events must not leak into the training set).
+
+Uniform draws use a counter-based hash: each pixel gets a pseudo-random 64-bit key from (seed,
+stream, row * width + col), and a sample of n is the n candidates with the smallest keys. One
+pass keeps only the n best, the draw is uniform without replacement, and the result is the same
+for any block size or block order (keys are a bijection of the pixel index, so never tie).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rasterio import features as rio_features
+from rasterio.crs import CRS
+from rasterio.windows import Window
+from sklearn.base import BaseEstimator
+
+from lsm_core.errors import ConfigError, GridMismatchError, ModelError, SamplingError
+from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
+from lsm_core.inventory import events_before
+from lsm_core.io import RasterFile
+from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
+
+__all__ = ["META_COLUMNS", "PixelSample", "buffer_negatives", "extract_factors", "insar_pu_negatives",
+           "n_negatives", "positive_samples", "random_negatives", "sample_pixels"]
+
+META_COLUMNS = ["row", "col", "x", "y", "label", "landslide_id", "strategy", "pu_score"]
+Predicate = Callable[[Window, np.ndarray], np.ndarray]  # (window, bands x rows x cols) -> bool rows x cols
+_GOLDEN, _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_QUANTILES = {"min": 0.0, "q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95, "max": 1.0}
+
+
+class PixelSample(NamedTuple):
+    """Pixels drawn by ``sample_pixels``, in row-major order, with every band's value (float64)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray  # pixels x bands
+    n_candidates: int   # how many pixels satisfied the predicate (the population size)
+
+
+def n_negatives(n_positives: int, ratio: float = 1.0) -> int:
+    """Negatives to draw for ``ratio`` negatives per positive (default 1:1), rounded, at least 1."""
+    if not ratio > 0:
+        raise ConfigError(f"the negative:positive ratio must be > 0, got {ratio}")
+    return max(1, int(round(ratio * n_positives)))
+
+
+def _salt(seed: int, stream: str) -> np.uint64:
+    # the stream name keeps strategies independent: with one seed, random and buffer draws
+    # would otherwise favour the very same pixels (buffer candidates are a subset of random ones)
+    return np.random.SeedSequence([int(seed), zlib.crc32(stream.encode())]).generate_state(1, np.uint64)[0]
+
+
+def _keys(lin: np.ndarray, salt: np.uint64) -> np.ndarray:
+    """SplitMix64 of linear pixel indices: a bijection, so two pixels never share a key."""
+    z = lin.astype(np.uint64) * _GOLDEN + salt  # array arithmetic wraps modulo 2**64 without warnings
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def sample_pixels(stack: RasterFile, n: int, predicate: Predicate | None = None, *, seed: int, stream: str = "",
+                  block: int = DEFAULT_BLOCK, allow_fewer: bool = False,
+                  what: str = "candidate pixels") -> PixelSample:
+    """``n`` valid pixels drawn uniformly without replacement among those where ``predicate`` holds.
+
+    One pass over the blocks holds at most n + one block of candidates. Fewer than ``n``
+    candidates raise SamplingError (both numbers), or, with ``allow_fewer``, return them all.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ConfigError(f"the number of samples must be an int >= 0, got {n!r}")
+    grid, nb = stack.grid, len(stack.names)
+    salt = _salt(seed, stream)
+    keys, lin, vals = np.empty(0, np.uint64), np.empty(0, np.int64), np.empty((0, nb))
+    total = 0
+    for b in grid.windows(block):
+        w = b.write
+        data = stack.read(w)
+        ok = np.isfinite(data).all(axis=0)
+        if predicate is not None:
+            ok &= predicate(w, data)
+        r, c = np.nonzero(ok)
+        total += r.size
+        if n == 0 or r.size == 0:
+            continue
+        li = (r + w.row_off).astype(np.int64) * grid.width + (c + w.col_off)
+        k = _keys(li, salt)
+        if keys.size == n:  # only keys below the current n-th smallest can still enter the sample
+            keep = k < keys.max()
+            r, c, li, k = r[keep], c[keep], li[keep], k[keep]
+        keys, lin = np.concatenate([keys, k]), np.concatenate([lin, li])
+        vals = np.concatenate([vals, data[:, r, c].T.astype(np.float64)])
+        if keys.size > n:
+            top = np.argpartition(keys, n - 1)[:n]
+            keys, lin, vals = keys[top], lin[top], vals[top]
+    if total < n and not allow_fewer:
+        raise SamplingError(f"asked for {n} {what} but only {total} exist")
+    order = np.argsort(lin)
+    return PixelSample(lin[order] // grid.width, lin[order] % grid.width, vals[order], total)
+
+
+def extract_factors(stack: RasterFile, rows, cols, *, block: int = DEFAULT_BLOCK) -> pd.DataFrame:
+    """Factor values (one float64 column per band, NaN = nodata) at pixels, reading only blocks that hold them."""
+    grid, names = stack.grid, stack.names
+    rows, cols = np.asarray(rows, np.int64).ravel(), np.asarray(cols, np.int64).ravel()
+    if rows.shape != cols.shape:
+        raise ValueError(f"{rows.size} rows but {cols.size} cols")
+    off = (rows < 0) | (rows >= grid.height) | (cols < 0) | (cols >= grid.width)
+    if off.any():
+        raise SamplingError(f"{int(off.sum())} sample pixels lie off the {grid.height} x {grid.width} grid")
+    out = np.full((rows.size, len(names)), np.nan)
+    bid = (rows // block) * (grid.width // block + 1) + cols // block
+    order = np.argsort(bid, kind="stable")
+    for sel in np.split(order, np.flatnonzero(np.diff(bid[order])) + 1) if rows.size else []:
+        r0, c0 = int(rows[sel[0]] // block * block), int(cols[sel[0]] // block * block)
+        w = Window(c0, r0, min(block, grid.width - c0), min(block, grid.height - r0))
+        out[sel] = stack.read(w)[:, rows[sel] - r0, cols[sel] - c0].T
+    return pd.DataFrame(out, columns=names)
+
+
+def _table(grid: AreaGrid, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, names: Sequence[str], *,
+           label: int, strategy: str, ids: Sequence[str] | None = None, pu: np.ndarray | None = None) -> pd.DataFrame:
+    clash = set(names) & set(META_COLUMNS)
+    if clash:
+        raise ConfigError(f"stack bands {sorted(clash)} clash with sample-table columns {META_COLUMNS}")
+    a, _, c, _, e, f = grid.transform
+    n = len(rows)
+    meta = pd.DataFrame({
+        "row": np.asarray(rows, np.int64), "col": np.asarray(cols, np.int64),
+        "x": c + a * (np.asarray(cols) + 0.5), "y": f + e * (np.asarray(rows) + 0.5),
+        "label": np.full(n, label, np.int8),
+        "landslide_id": pd.Series(list(ids) if ids is not None else [None] * n, dtype=object),
+        "strategy": np.full(n, strategy, dtype=object),
+        "pu_score": np.full(n, np.nan) if pu is None else np.asarray(pu, float)})
+    return pd.concat([meta, pd.DataFrame(np.asarray(values, float).reshape(n, len(names)), columns=list(names))],
+                     axis=1)
+
+
+def _geoms(events: gpd.GeoDataFrame, grid: AreaGrid) -> np.ndarray:
+    if events.crs is not None and CRS.from_user_input(events.crs) != CRS.from_user_input(grid.crs):
+        raise GridMismatchError(f"events CRS {events.crs.to_string()} differs from the stack CRS {grid.crs}")
+    return np.asarray(events.geometry.to_numpy(), dtype=object)
+
+
+def _window_bounds(grid: AreaGrid, w: Window, pad: float = 0.0) -> shapely.Polygon:
+    a, _, c, _, e, f = grid.transform
+    x0, y1 = c + a * w.col_off, f + e * w.row_off
+    return shapely.box(x0 - pad, y1 + e * w.height - pad, x0 + a * w.width + pad, y1 + pad)
+
+
+def _burn(geoms: np.ndarray, values: np.ndarray, grid: AreaGrid, w: Window, all_touched: bool = False) -> np.ndarray:
+    """Rasterize on a window: GDAL burns pixels whose centre is inside a polygon, and the pixel holding a point."""
+    return rio_features.rasterize(zip(geoms, values.tolist(), strict=True), out_shape=(int(w.height), int(w.width)),
+                                  transform=grid.window_transform(w), fill=0, dtype="int32", all_touched=all_touched)
+
+
+class _Footprints:
+    """Known landslides as per-window masks: their own pixels, plus pixels within ``distance_m`` (exact)."""
+
+    def __init__(self, events: gpd.GeoDataFrame, grid: AreaGrid, distance_m: float = 0.0):
+        self.grid, self.d = grid, float(distance_m)
+        self.geoms = _geoms(events, grid)
+        self.tree = shapely.STRtree(self.geoms)
+        # a polygonal buffer lies inside the true one by up to 0.5 % of its radius: grow it by more,
+        # burn all touched pixels, then keep only those whose centre is truly within d (shapely dwithin)
+        self.rough = shapely.buffer(self.geoms, self.d + grid.resolution_m + 0.01 * self.d) if self.d > 0 else None
+
+    def mask(self, w: Window) -> np.ndarray:
+        """True where a pixel of window ``w`` is a known landslide pixel or within ``distance_m`` of one."""
+        out = np.zeros((int(w.height), int(w.width)), bool)
+        hits = self.tree.query(_window_bounds(self.grid, w, pad=self.d + 2 * self.grid.resolution_m))
+        if hits.size == 0:
+            return out
+        out |= _burn(self.geoms[hits], np.ones(hits.size, int), self.grid, w) > 0
+        if self.rough is not None:
+            r, c = np.nonzero((_burn(self.rough[hits], np.ones(hits.size, int), self.grid, w, True) > 0) & ~out)
+            x, y = self.grid.pixel_centers(w)
+            near = self.tree.query(shapely.points(x[r, c], y[r, c]), predicate="dwithin", distance=self.d)[0]
+            out[r[near], c[near]] = True
+        return out
+
+
+def positive_samples(events: gpd.GeoDataFrame, stack: RasterFile, period_end, *,
+                     block: int = DEFAULT_BLOCK) -> pd.DataFrame:
+    """Valid pixels of landslides dated on/before ``period_end``: centre inside a polygon, or holding a point event.
+
+    A pixel inside several polygons belongs to the earliest event (then smallest id). A polygon too
+    small to hold a pixel centre gives the pixel of its initiation point. Events left with no valid
+    pixel (all nodata) are listed in ``table.attrs["events_without_pixels"]``.
+    """
+    grid, names = stack.grid, stack.names
+    ev = events_before(events, period_end).sort_values(["event_date", "event_id"], kind="stable")
+    if ev.empty:
+        first = "the inventory is empty" if events.empty else \
+            f"the first event is dated {pd.to_datetime(events['event_date']).min().date()}"
+        raise SamplingError(f"no landslide events dated on or before the period end {pd.Timestamp(period_end).date()}"
+                            f" ({first}): no positive samples")
+    geoms, ids = _geoms(ev, grid), ev["event_id"].astype(str).to_numpy()
+    tree = shapely.STRtree(geoms)
+    burned = np.zeros(len(ev), bool)
+    rows, cols, owner, vals = [], [], [], []
+    for b in grid.windows(block):
+        w = b.write
+        hits = np.sort(tree.query(_window_bounds(grid, w)))[::-1]
+        if hits.size == 0:
+            continue
+        lab = _burn(geoms[hits], hits + 1, grid, w)  # later events burn first, so the earliest wins
+        burned[np.unique(lab[lab > 0]) - 1] = True
+        data = stack.read(w)
+        r, c = np.nonzero((lab > 0) & np.isfinite(data).all(axis=0))
+        rows.append(r + w.row_off)
+        cols.append(c + w.col_off)
+        owner.append(lab[r, c] - 1)
+        vals.append(data[:, r, c].T)
+    rows, cols = np.concatenate(rows or [[]]).astype(np.int64), np.concatenate(cols or [[]]).astype(np.int64)
+    owner, vals = np.concatenate(owner or [[]]).astype(np.int64), np.concatenate(vals or [np.empty((0, len(names)))])
+    small = np.flatnonzero(~burned)
+    if small.size:
+        r, c = grid.rowcol(ev["init_x"].to_numpy(float)[small], ev["init_y"].to_numpy(float)[small])
+        inside = (r >= 0) & (r < grid.height) & (c >= 0) & (c < grid.width)
+        r, c, small = r[inside], c[inside], small[inside]
+        fresh = ~np.isin(r * grid.width + c, rows * grid.width + cols)
+        _, first = np.unique(r[fresh] * grid.width + c[fresh], return_index=True)  # earliest event per pixel
+        r, c, small = r[fresh][first], c[fresh][first], small[fresh][first]
+        v = extract_factors(stack, r, c, block=block).to_numpy()
+        ok = np.isfinite(v).all(axis=1)
+        rows, cols = np.r_[rows, r[ok]], np.r_[cols, c[ok]]
+        owner, vals = np.r_[owner, small[ok]], np.concatenate([vals, v[ok]])
+    if rows.size == 0:
+        raise SamplingError(f"{len(ev)} landslide events are dated on or before {pd.Timestamp(period_end).date()} "
+                            "but none covers a valid (non-nodata) pixel of the factor stack")
+    order = np.lexsort((cols, rows))
+    table = _table(grid, rows[order], cols[order], vals[order], names, label=1, strategy="positive",
+                   ids=ids[owner[order]])
+    table.attrs["events_without_pixels"] = sorted(set(ids) - set(ids[owner]))
+    return table
+
+
+def random_negatives(stack: RasterFile, events_known: gpd.GeoDataFrame, n: int, *, seed: int,
+                     block: int = DEFAULT_BLOCK) -> pd.DataFrame:
+    """``n`` negatives drawn uniformly over valid pixels outside every known landslide (polygon or point pixel)."""
+    known = _Footprints(events_known, stack.grid)
+    s = sample_pixels(stack, n, lambda w, _: ~known.mask(w), seed=seed, stream="random", block=block,
+                      what="random negatives (valid pixels outside known landslides)")
+    return _table(stack.grid, s.rows, s.cols, s.values, stack.names, label=0, strategy="random")
+
+
+def buffer_negatives(stack: RasterFile, events_known: gpd.GeoDataFrame, n: int, *, buffer_m: float = 500.0,
+                     max_slope_deg: float | None = None, max_abs_velocity_mm_yr: float | None = None,
+                     slope_band: str = "slope_deg", velocity_band: str = "velocity_mm_yr", seed: int,
+                     block: int = DEFAULT_BLOCK) -> pd.DataFrame:
+    """``n`` negatives drawn uniformly over valid pixels farther than ``buffer_m`` (metres) from every known landslide.
+
+    Paper b's variant (3.2: "areas outside the landslide catalog region with low slopes (below 15 deg)
+    or low deformation rates (below 0.5 cm/year)"): with ``max_slope_deg`` and/or
+    ``max_abs_velocity_mm_yr``, a pixel must also have slope < max_slope_deg OR |v| < max_abs_velocity
+    (only the given conditions count).
+    """
+    if not buffer_m >= 0:
+        raise ConfigError(f"buffer_m must be >= 0 metres, got {buffer_m}")
+    names = stack.names
+    conds: list[tuple[int, float, bool]] = []
+    for band, limit, absolute in ((slope_band, max_slope_deg, False), (velocity_band, max_abs_velocity_mm_yr, True)):
+        if limit is not None:
+            if band not in names:
+                raise ConfigError(f"no band {band!r} in the factor stack {names}")
+            conds.append((names.index(band), float(limit), absolute))
+    near = _Footprints(events_known, stack.grid, buffer_m)
+
+    def far(w: Window, data: np.ndarray) -> np.ndarray:
+        ok = ~near.mask(w)
+        if conds:
+            ok &= np.logical_or.reduce([(np.abs(data[i]) if ab else data[i]) < lim for i, lim, ab in conds])
+        return ok
+
+    s = sample_pixels(stack, n, far, seed=seed, stream="buffer", block=block,
+                      what=f"buffer negatives (valid pixels > {buffer_m:g} m from known landslides)")
+    return _table(stack.grid, s.rows, s.cols, s.values, names, label=0, strategy="buffer")
+
+
+def _score_summary(scores: np.ndarray) -> dict:
+    s = scores[np.isfinite(scores)]
+    counts, edges = np.histogram(s, bins=10, range=(0.0, 1.0))
+    q = {k: float(np.quantile(s, p)) for k, p in _QUANTILES.items()} if s.size else {}
+    return {**q, "mean": float(s.mean()) if s.size else float("nan"),
+            "histogram": {"edges": [round(x, 2) for x in edges.tolist()], "counts": counts.tolist()}}
+
+
+def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, velocity_band: str = "velocity_mm_yr",
+                       threshold_mm_yr: float = 5.0, features: Sequence[str] | None = None, n_estimators: int = 100,
+                       max_pool: int = 300_000, quantile: float = 0.5, base_estimator: BaseEstimator | None = None,
+                       seed: int, n_jobs: int | None = None, block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, dict]:
+    """``n`` InSAR-PU negatives (paper a): the least landslide-like pixels of the low-deformation pool.
+
+    U = valid pixels with |v| < ``threshold_mm_yr`` (mm/yr) that are not positive pixels; when U holds
+    more than ``max_pool`` pixels a uniform subsample of ``max_pool`` is scored (the pool only has
+    to represent U; fitting cost grows with it). Bagging-PU is fit on P vs U, each pool pixel's PU
+    score is its out-of-bag score, and negatives are drawn uniformly from the lowest ``quantile``
+    share. ``n_jobs`` threads fit the bags (same result for any value). Returns the table
+    (``pu_score`` filled) and JSON-ready diagnostics (pool size, PU score quantiles/histograms).
+    """
+    names = stack.names
+    if velocity_band not in names:
+        raise ConfigError(f"no velocity band {velocity_band!r} in the factor stack {names}")
+    # The velocity is left out by default: it already defines U (every pool pixel has |v| < threshold),
+    # so as a feature it would separate P from U almost by itself and the PU score would re-rank pixels
+    # by |v| rather than by how landslide-like their conditioning factors are.
+    feats = [b for b in names if b != velocity_band] if features is None else list(features)
+    missing = [f for f in feats if f not in names or f not in positives.columns]
+    if missing or not feats:
+        raise ConfigError(f"PU features {missing or feats} are not all in the stack {names} and the positives table")
+    if max_pool < n:
+        raise ConfigError(f"max_pool ({max_pool}) must be at least the number of negatives asked for ({n})")
+    if positives.empty:
+        raise SamplingError("no positive samples: InSAR-PU needs labeled landslide pixels")
+    XP = positives[feats].to_numpy(float)
+    if not np.isfinite(XP).all():
+        raise SamplingError("positive samples hold nodata (NaN) factor values; draw them with positive_samples")
+    W, vi = stack.grid.width, names.index(velocity_band)
+    plin = np.unique(positives["row"].to_numpy(np.int64) * W + positives["col"].to_numpy(np.int64))
+
+    def low_deformation(w: Window, data: np.ndarray) -> np.ndarray:
+        ok = np.abs(data[vi]) < threshold_mm_yr
+        r0, c0, h, wd = int(w.row_off), int(w.col_off), int(w.height), int(w.width)
+        p = plin[np.searchsorted(plin, r0 * W):np.searchsorted(plin, (r0 + h) * W)]  # positives in these rows
+        pr, pc = p // W - r0, p % W - c0
+        inside = (pc >= 0) & (pc < wd)
+        ok[pr[inside], pc[inside]] = False  # known landslide pixels are positives, never unlabeled
+        return ok
+
+    pool = sample_pixels(stack, max_pool, low_deformation, seed=seed, stream="insar_pu", block=block, allow_fewer=True)
+    if pool.n_candidates < n:
+        raise SamplingError(f"the InSAR-PU pool (valid pixels with |v| < {threshold_mm_yr:g} mm/yr outside known "
+                            f"landslides) holds {pool.n_candidates} pixels but {n} negatives were asked for")
+    XU = pool.values[:, [names.index(f) for f in feats]]
+    X = np.vstack([XP, XU])
+    constant = [f for f, s in zip(feats, X.std(axis=0), strict=True) if s == 0]
+    if constant:
+        raise ModelError(f"PU features {constant} are constant over positives and pool: drop them from `features`")
+    s = np.r_[np.ones(len(XP), int), np.zeros(len(XU), int)]
+    clf = BaggingPUClassifier(estimator=base_estimator, n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs)
+    clf.fit(X, s)
+    scores = clf.oob_score_
+    chosen = select_reliable_negatives(scores, n, quantile=quantile, random_state=seed)
+    finite = np.sort(scores[np.isfinite(scores)])
+    table = _table(stack.grid, pool.rows[chosen], pool.cols[chosen], pool.values[chosen], names, label=0,
+                   strategy="insar_pu", pu=scores[chosen])
+    diagnostics = {
+        "pool_size": int(pool.n_candidates), "pool_scored": len(XU), "pool_subsampled": pool.n_candidates > max_pool,
+        "n_positives": len(XP), "n_negatives": int(n), "threshold_mm_yr": float(threshold_mm_yr),
+        "velocity_band": velocity_band, "features": feats, "n_estimators": int(n_estimators),
+        "quantile": float(quantile), "score_cutoff": float(finite[max(int(quantile * finite.size) - 1, 0)]),
+        "n_never_out_of_bag": int(np.isnan(scores).sum()),
+        "pool_scores": _score_summary(scores), "negative_scores": _score_summary(scores[chosen])}
+    return table, diagnostics
