@@ -25,6 +25,8 @@ from rasterio.windows import Window, from_bounds
 from lsm_core.errors import GridMismatchError, InputFileError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 
+COPY_CACHE_BYTES = 64 * 2**20
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -185,7 +187,8 @@ class RasterWriter:
         self._ds.close()
         try:
             if exc_type is None:
-                with atomic_path(self.path) as tmp:
+                # GDAL's block cache (5 % of RAM by default) would otherwise grow with the raster during the copy
+                with atomic_path(self.path) as tmp, rasterio.Env(GDAL_CACHEMAX=COPY_CACHE_BYTES):
                     rio_copy(self._scratch, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=str(self.block),
                              BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", RESAMPLING="NEAREST")
         finally:
