@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,18 +161,6 @@ def test_clear_errors_and_no_output(stack_path, tree, tmp_path):
     with pytest.raises(InputFileError, match="not found"):
         predict_map(tree, tmp_path / "missing.tif", tmp_path / "map.tif")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_read_only_output_folder_is_refused(stack_path, tree, tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        with pytest.raises(LsmError, match="not a writable directory"):
-            predict_map(tree, stack_path, ro / "map.tif", scheduler_address=SERIAL)
-    finally:
-        ro.chmod(0o700)
 
 
 def test_a_worker_that_cannot_see_the_stack_says_so(stack_path, tree, tmp_path):

@@ -30,8 +30,8 @@ FAST = settings(max_examples=25, deadline=None)
 def _naive_js(p: np.ndarray, q: np.ndarray) -> float:
     p, q = p / p.sum(), q / q.sum()
     m = (p + q) / 2
-    kl_pm = sum(pi * math.log(pi / mi) for pi, mi in zip(p, m) if pi > 0)
-    kl_qm = sum(qi * math.log(qi / mi) for qi, mi in zip(q, m) if qi > 0)
+    kl_pm = sum(pi * math.log(pi / mi) for pi, mi in zip(p, m, strict=True) if pi > 0)
+    kl_qm = sum(qi * math.log(qi / mi) for qi, mi in zip(q, m, strict=True) if qi > 0)
     return 0.5 * kl_pm + 0.5 * kl_qm
 
 
@@ -78,7 +78,7 @@ CATEGORICAL = {0: [2.0, 5.0, 7.0, 11.0], 1: [0.5, 1.5, 2.5]}
 
 def make_stack(seed: int, rows: int = 23, cols: int = 31, *, dtype=np.float32, prob_dtype=np.float32,
                holes: bool = True, nodata: float | None = None):
-    """Probability, factors (2 categorical + 4 continuous, one sitting on bin edges), positive mask, valid mask."""
+    """Probability, factors (2 categorical + 4 continuous, one on bin edges), positive mask, valid mask."""
     rng = np.random.default_rng(seed)
     shape = (rows, cols)
     f = np.empty((6, *shape), dtype)
@@ -86,7 +86,11 @@ def make_stack(seed: int, rows: int = 23, cols: int = 31, *, dtype=np.float32, p
     f[1] = rng.choice(CATEGORICAL[1], size=shape)
     f[2] = rng.normal(10, 3, shape)
     f[3] = rng.uniform(-1, 1, shape)
-    f[4] = rng.choice(np.linspace(0.0, 1.0, 33), size=shape)  # exactly the 32-bin edges of [0, 1]
+    # values on (and one ulp either side of) the 32-bin edges of [0.1, 0.7]
+    e = np.linspace(0.1, 0.7, 33)
+    on_edges = np.concatenate([e, np.nextafter(e[1:], -1), np.nextafter(e[:-1], 2)])
+    f[4] = rng.choice(on_edges, size=shape)
+    f[4, -1, -2:] = 0.1, 0.7
     f[5] = rng.exponential(2.0, shape)
     lin = 0.4 * (f[0] == 5) + 0.3 * f[3] + 0.5 * f[4] + rng.normal(0, 0.3, shape)
     prob = (1 / (1 + np.exp(-3 * (lin - 0.5)))).astype(prob_dtype)
@@ -187,6 +191,50 @@ def test_fast_curve_equals_naive(seed, prob64, stack64, nodata, step):
     np.testing.assert_allclose(curve.weights, w / w.sum())
 
 
+@FAST
+@given(lo=st.floats(-1e4, 1e4), width=st.floats(1e-3, 1e4), n_bins=st.sampled_from([1, 2, 3, 7, 32, 100]),
+       f32=st.booleans(), seed=st.integers(0, 2**31))
+def test_bin_index_is_exact_on_and_next_to_edges(lo, width, n_bins, f32, seed):
+    dtype = np.float32 if f32 else np.float64
+    e = np.linspace(lo, lo + width, n_bins + 1)
+    near = np.concatenate([e, np.nextafter(e, -np.inf), np.nextafter(e, np.inf),
+                           np.random.default_rng(seed).uniform(lo, lo + width, 500)]).astype(dtype)
+    v = near[(near >= near[0]) & (near <= near[n_bins])]  # inside the range of the first and last edge
+    bins = FactorBins.from_stack(v[None, :], n_bins=n_bins)
+    expected = np.searchsorted(bins.edges(0)[1:-1], v, side="right")
+    np.testing.assert_array_equal(bins.index(0, v), expected)
+    np.testing.assert_array_equal(np.bincount(expected, minlength=n_bins), _naive_hist(v, bins, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_probabilities_on_and_next_to_thresholds(dtype):
+    t = np.arange(1, 100) / 100
+    prob = np.concatenate([t, np.nextafter(t, 0), np.nextafter(t, 1), [0.0, 1.0]]).astype(dtype)[None, :]
+    f = np.random.default_rng(0).normal(size=(1, *prob.shape))
+    for ts in (range(1, 100), [1, 3, 50, 99]):
+        curve = js_threshold_curve(prob, f, np.ones(prob.shape, bool), thresholds_pct=ts)
+        expected = [(prob.astype(np.float64) >= x / 100).sum() for x in ts]
+        np.testing.assert_array_equal(curve.n_pixels_above, expected)
+
+
+@pytest.mark.parametrize("dtype, lo, width", [(np.float32, 5000.37, 1.7), (np.float64, 1e9 + 0.3, 1e-4)])
+def test_large_magnitudes_take_the_careful_paths(dtype, lo, width):
+    # float32 arithmetic is not precise enough for 5000 + [0, 2), float64 not for 1e9 + [0, 1e-4)
+    prob, f, positive, valid = make_stack(9, dtype=dtype)
+    e = np.linspace(lo, lo + width, 33).astype(dtype)
+    pool = np.concatenate([e + k * np.spacing(e) for k in range(-64, 65)])  # on and a few ulp around the edges
+    pool = pool[(pool >= e[0]) & (pool <= e[-1])]
+    f[5] = np.resize(np.random.default_rng(9).permutation(pool), f[5].shape)
+    f[5, -1, -2:] = e[0], e[-1]
+    curve = js_threshold_curve(prob, f, positive, categorical=CATEGORICAL, valid=valid)
+    bins = FactorBins.from_stack(f, categorical=CATEGORICAL, valid=valid)
+    d, _, above = naive_js_curve(prob, f, positive, bins, None, range(1, 100), valid)
+    np.testing.assert_array_equal(curve.n_pixels_above, above)
+    np.testing.assert_allclose(curve.d, d, rtol=0, atol=1e-9)
+    v = pool.astype(dtype)
+    np.testing.assert_array_equal(bins.index(5, v), np.searchsorted(bins.edges(5)[1:-1], v, side="right"))
+
+
 def test_uneven_thresholds_use_the_same_rule():
     prob, f, positive, valid = make_stack(7)
     ts = [0.5, 1, 2, 5, 10, 33.3, 50, 63, 99.5, 100]
@@ -215,13 +263,11 @@ def test_scaling_weights_leaves_curve_unchanged(seed, c):
 def test_blockwise_accumulation_equals_one_shot(seed, row_cuts, col_cuts):
     prob, f, positive, valid = make_stack(seed)
     rs, cs = [0, *sorted(set(row_cuts)), prob.shape[0]], [0, *sorted(set(col_cuts)), prob.shape[1]]
-    windows = [(slice(r0, r1), slice(c0, c1)) for r0, r1 in zip(rs, rs[1:]) for c0, c1 in zip(cs, cs[1:])]
+    windows = [(slice(r0, r1), slice(c0, c1))
+               for r0, r1 in zip(rs[:-1], rs[1:], strict=True) for c0, c1 in zip(cs[:-1], cs[1:], strict=True)]
     bins = FactorBins.from_blocks(((f[:, r, c], valid[r, c]) for r, c in windows), categorical=[0, 1])
     whole = FactorBins.from_stack(f, categorical=[0, 1], valid=valid)
-    np.testing.assert_array_equal(bins.lo, whole.lo)
-    np.testing.assert_array_equal(bins.hi, whole.hi)
-    for a, b in zip(bins.codes, whole.codes):
-        assert (a is None and b is None) or np.array_equal(a, b)
+    assert bins == whole
     np.testing.assert_array_equal(whole.codes[0], CATEGORICAL[0])
     acc = JSHistogramAccumulator(bins)
     for r, c in windows:
@@ -239,12 +285,16 @@ def test_merge_and_positive_table_match_single_accumulator():
     bins = FactorBins.from_stack(f, categorical=CATEGORICAL, valid=valid)
     one = JSHistogramAccumulator(bins)
     one.update(prob, f, valid, positive)
-    top, bottom = JSHistogramAccumulator(bins), JSHistogramAccumulator(bins)
+    # the other worker rebuilt equal bins, as a pickled copy would be
+    top, bottom = JSHistogramAccumulator(bins), JSHistogramAccumulator(FactorBins.from_stack(
+        f, categorical=CATEGORICAL, valid=valid))
     top.update(prob[:10], f[:, :10], valid[:10], positive[:10])
     bottom.update(prob[10:], f[:, 10:], valid[10:])
     bottom.add_positive_values(f[:, 10:][:, positive[10:] & valid[10:]].T)
     top.merge(bottom)
     np.testing.assert_array_equal(top.curve().d, one.curve().d)
+    with pytest.raises(LsmError, match="equal bins"):
+        top.merge(JSHistogramAccumulator(FactorBins.from_stack(f, categorical=CATEGORICAL, n_bins=16)))
 
 
 def test_thresholds_without_pixels_are_skipped():
