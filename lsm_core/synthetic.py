@@ -1,0 +1,463 @@
+"""An embedded synthetic world with ground truth: two study areas, their inputs, InSAR deliveries and truth.
+
+``generate_demo(data_root)`` writes, under the project's ``data/`` folder:
+
+* ``study_areas/<area>/``: ``area.yaml`` and every input layer of DESIGN 5 (DEM, lithology,
+  faults, rivers, roads, buildings, mining sites, 1 km rainfall, 30 m NDVI scenes, the dated
+  landslide inventory);
+* ``incoming/insar/<area>/<delivery>/``: one InSAR delivery per monitoring period (``karst``: a
+  cumulative-displacement time series, ``loess``: velocity maps), with coherence;
+* ``study_areas/<area>/truth/``: what the pipeline must never read and tests compare with: the
+  true hazard, true LOS velocity per period, the unstable-slope mask and the unstable slopes
+  themselves (see the README written there).
+
+``karst`` is modelled on Longsheng, Guangxi (peak-cluster karst, UTM 49N); ``loess`` on Tongren,
+Qinghai (dissected loess plateau along the Longwu River fault zone, UTM 47N). The same seed gives
+byte-identical files; ``scale`` multiplies the area (same 10 m resolution) for benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import rasterio
+import shapely
+import yaml
+from rasterio import features
+from scipy import ndimage
+from threadpoolctl import threadpool_limits
+
+from lsm_core import _synthetic_hazard as H
+from lsm_core import _synthetic_insar as S
+from lsm_core import _synthetic_terrain as T
+from lsm_core.area import period_bounds
+from lsm_core.grid import AreaGrid
+from lsm_core.io import RasterWriter, atomic_path, write_raster, write_text, write_vector
+
+__all__ = ["AREAS", "AreaSpec", "generate_area", "generate_demo"]
+
+BASE_SIDE_PX = 1200          # pixels per side at scale 1 (10 m cells: 12 x 12 km, 1.44 M pixels)
+FIXED_GPKG_DATE = "2020-01-01T00:00:00Z"  # GeoPackages store a write timestamp; a fixed one keeps files byte-identical
+
+
+@dataclass(frozen=True)
+class AreaSpec:
+    """Everything that makes one synthetic area what it is (numbers in metres, mm/yr, degrees)."""
+
+    name: str
+    title: str
+    crs: str
+    centre: tuple[float, float]
+    builder: Callable[[T.RngFor, AreaGrid], T.Landscape]
+    periods: tuple[str, ...]             # YYYYMM-YYYYMM keys
+    span: tuple[dt.date, dt.date]        # dates of the landslide inventory
+    events_per_km2: float
+    sites_per_km2: float                 # unstable slopes (deformation bowls)
+    median_landslide_m2: float
+    landslide_length_to_width: tuple[float, float]  # along / across the slope
+    insar_kind: str                      # "timeseries" or "velocity"
+    track: int
+    heading_deg: float
+    incidence_deg: float
+    first_acquisition_offset_days: int
+    rain_mm_yr: float
+    rain_per_m: float                    # orographic gradient, mm/yr per metre of elevation
+    rain_noise_mm_yr: float
+    vegetation_decorrelation: float      # coherence lost per unit of NDVI above 0.35
+    cloudy: bool                         # some NDVI pixels are cloud-masked (NaN)
+    mining_kind: str
+    resolution_m: float = 10.0
+    insar_resolution_m: float = 20.0
+    ndvi_resolution_m: float = 30.0
+    rain_resolution_m: float = 1000.0
+
+
+AREAS: dict[str, AreaSpec] = {
+    "karst": AreaSpec(
+        "karst", "Peak-cluster karst modelled on Longsheng, Guangxi", "EPSG:32649", (400_000.0, 2_855_000.0),
+        T.build_karst, ("201901-202012", "202101-202212"), (dt.date(2012, 1, 1), dt.date(2024, 6, 30)),
+        events_per_km2=2.4, sites_per_km2=1.3, median_landslide_m2=12_000.0,
+        landslide_length_to_width=(1.3, 2.6), insar_kind="timeseries", track=55,
+        heading_deg=-12.0, incidence_deg=39.0, first_acquisition_offset_days=4, rain_mm_yr=1650.0,
+        rain_per_m=0.9, rain_noise_mm_yr=60.0, vegetation_decorrelation=1.1, cloudy=True,
+        mining_kind="limestone quarry"),
+    "loess": AreaSpec(
+        "loess", "Dissected loess plateau modelled on Tongren, Qinghai", "EPSG:32647", (770_000.0, 3_930_000.0),
+        T.build_loess, ("201602-201706", "201707-201812"), (dt.date(2010, 1, 1), dt.date(2020, 6, 30)),
+        events_per_km2=2.2, sites_per_km2=1.0, median_landslide_m2=14_000.0,
+        landslide_length_to_width=(0.6, 1.4), insar_kind="velocity", track=128,
+        heading_deg=-12.2, incidence_deg=36.5, first_acquisition_offset_days=5, rain_mm_yr=565.0,
+        rain_per_m=0.012, rain_noise_mm_yr=2.0, vegetation_decorrelation=0.8, cloudy=False,
+        mining_kind="clay and gravel pit"),
+}
+
+
+def generate_demo(data_root: Path, *, seed: int = 0, scale: float = 1.0,
+                  areas: Sequence[str] = ("karst", "loess")) -> dict:
+    """Write the synthetic areas under ``data_root``; returns {area: summary} (pixels, seconds, landslides, periods)."""
+    return {name: generate_area(name, data_root, seed=seed, scale=scale) for name in areas}
+
+
+def generate_area(name: str, data_root: Path, *, seed: int = 0, scale: float = 1.0) -> dict:
+    """Write one synthetic area (inputs, InSAR deliveries, truth) under ``data_root``; returns its summary."""
+    if name not in AREAS:
+        raise ValueError(f"unknown synthetic area {name!r}; choose from {sorted(AREAS)}")
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    t0 = time.perf_counter()
+    spec, data_root = AREAS[name], Path(data_root)
+    grid = area_grid(spec, scale)
+    rng_for = _rng_factory(seed, name)
+    with threadpool_limits(1, user_api="blas"):  # small matrix products: BLAS threads only contend
+        world = _build(spec, grid, rng_for)
+    folder = data_root / "study_areas" / name
+    with _writing_env():
+        _write_inputs(spec, grid, world, folder)
+        with threadpool_limits(1, user_api="blas"):
+            deliveries = _write_insar(spec, grid, world, data_root / "incoming" / "insar" / name, rng_for)
+        _write_truth(spec, grid, world, folder / "truth", seed, scale)
+    return {"area": name, "pixels": grid.n_pixels, "shape": list(grid.shape), "resolution_m": spec.resolution_m,
+            "landslides": len(world.events), "unstable_sites": len(world.sites), "periods": list(spec.periods),
+            "deliveries": [str(p) for p in deliveries], "folder": str(folder),
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def area_grid(spec: AreaSpec, scale: float) -> AreaGrid:
+    """The area grid: ~``scale`` x 1.44 M pixels; the side is a multiple of 6 cells so 20 m and 30 m grids nest."""
+    side = max(60, int(round(BASE_SIDE_PX * np.sqrt(scale) / 6)) * 6)
+    half = side * spec.resolution_m / 2
+    snap = 6 * spec.resolution_m
+    x0 = round((spec.centre[0] - half) / snap) * snap
+    y0 = round((spec.centre[1] - half) / snap) * snap
+    return AreaGrid.from_bounds(spec.crs, (x0, y0, x0 + 2 * half, y0 + 2 * half), spec.resolution_m)
+
+
+def _rng_factory(seed: int, name: str) -> T.RngFor:
+    """Independent generator per (seed, area, component): changing one component leaves the others unchanged."""
+    return lambda component: np.random.default_rng([seed, zlib.crc32(name.encode()), zlib.crc32(component.encode())])
+
+
+@contextlib.contextmanager
+def _writing_env() -> Iterator[None]:
+    """Pin GDAL's GeoPackage timestamp (pyogrio's GDAL) and compress rasters on all cores while writing."""
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})
+    try:
+        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):  # per-block compression: same bytes, less wall time
+            yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
+# --------------------------------------------------------------------------- the world in memory
+
+
+@dataclass
+class World:
+    """All generated rasters (area grid unless named otherwise) and features of one area."""
+
+    land: T.Landscape
+    slope: np.ndarray
+    terrain: H.Terrain
+    rain: np.ndarray                      # mm/yr, 10 m
+    hazard: np.ndarray
+    sites: list[H.Site]
+    events: list[H.Event]
+    event_ids: list[str]
+    labels: np.ndarray
+    unstable: np.ndarray
+    velocity: dict[str, np.ndarray]       # period -> true LOS velocity, mm/yr
+    ndvi: dict[dt.date, np.ndarray]       # scene date -> NDVI on the 30 m grid
+    ndvi_mean: dict[str, np.ndarray]      # period -> mean noise-free NDVI of its scenes at 10 m
+
+
+def _build(spec: AreaSpec, grid: AreaGrid, rng_for: T.RngFor) -> World:
+    """Terrain, hazard, unstable slopes, landslides and true velocities of an area."""
+    res = grid.resolution_m
+    land = spec.builder(rng_for, grid)
+    land.lithology = features.sieve(land.lithology, size=int(10_000 / res ** 2))  # no map units under 1 ha
+    slope, _, _ = T.slope_aspect(land.dem, res)
+    # directions for landslide axes and motion come from a smoothed DEM: hillslope scale, not pixel noise
+    terr = H.Terrain(*T.slope_aspect(land.dem, res, smooth_px=30 / res), slope, land.dem)
+    rain = _rain_field(rng_for("rain"), spec, grid, land.dem)
+    rain_z = (rain - rain.mean()) / (rain.std() + 1e-9)
+    hazard = H.hazard_field(rng_for("hazard"), grid, land, slope, rain_z)
+    km2 = grid.n_pixels * res ** 2 / 1e6
+    periods = [period_bounds(p) for p in spec.periods]
+    sites, events = H.draw_sites_and_events(
+        rng_for("events"), grid, terr, hazard, n_events=int(round(spec.events_per_km2 * km2)),
+        n_sites=max(3, int(round(spec.sites_per_km2 * km2))), periods=periods, span=spec.span,
+        median_area_m2=spec.median_landslide_m2, length_to_width=spec.landslide_length_to_width)
+    # ids follow the order of events in time, as a real inventory grows
+    order = sorted(range(len(events)), key=lambda i: (events[i].date, events[i].init_x, events[i].init_y))
+    new_index = {old: new for new, old in enumerate(order)}
+    events = [events[i] for i in order]
+    for s in sites:
+        s.event = new_index[s.event] if s.event >= 0 else -1
+    event_ids = [f"{spec.name}-{i + 1:04d}" for i in range(len(events))]
+    labels = H.label_raster(grid, events)
+    los = H.los_factor(terr, T.los_vector(spec.heading_deg, spec.incidence_deg))
+    velocity = {key: (H.speed_field(grid, sites, events, hazard, per, i) * los).astype(np.float32)
+                for i, (key, per) in enumerate(zip(spec.periods, periods, strict=True))}
+    base, amp = H.ndvi_base(rng_for("ndvi"), grid, land, slope, spec.name)
+    k = int(spec.ndvi_resolution_m / res)
+    scenes, means = {}, {}
+    for p in spec.periods:
+        clean = []
+        for d in ndvi_dates(p):
+            clean.append(H.ndvi_scene(grid, base, amp, d, labels, events, sites))
+            scenes[d] = H.observe_ndvi(rng_for(f"ndvi-{d.isoformat()}"), T.block_mean(clean[-1], k), spec.cloudy)
+        means[p] = np.mean(clean, axis=0)
+    return World(land, slope, terr, rain, hazard, sites, events, event_ids, labels,
+                 H.unstable_mask(grid, sites, events, labels, len(periods)), velocity, scenes, means)
+
+
+def _rain_field(rng: np.random.Generator, spec: AreaSpec, grid: AreaGrid, dem: np.ndarray) -> np.ndarray:
+    """Mean annual rainfall (mm/yr) at 10 m: a mean, an orographic term and a regional random field."""
+    coarse = T.block_mean(dem[: grid.height // 6 * 6, : grid.width // 6 * 6], 6)
+    smooth = ndimage.zoom(ndimage.gaussian_filter(coarse, 1000 / (6 * grid.resolution_m)), 6, order=1)
+    smooth = np.pad(smooth, ((0, grid.height - smooth.shape[0]), (0, grid.width - smooth.shape[1])), mode="edge")
+    noise = T.smooth_field(rng, grid.shape, 6000 / grid.resolution_m)
+    return (spec.rain_mm_yr + spec.rain_per_m * (smooth - smooth.mean())
+            + spec.rain_noise_mm_yr * noise).astype(np.float32)
+
+
+def ndvi_dates(period: str) -> list[dt.date]:
+    """NDVI scene dates in a period: 40 days after its start, then every 120 days (>= 3 per period)."""
+    start, end = period_bounds(period)
+    out, d = [], start + dt.timedelta(days=40)
+    while d <= end - dt.timedelta(days=20):
+        out.append(d)
+        d += dt.timedelta(days=120)
+    return out
+
+
+def _sub_grid(grid: AreaGrid, res: float) -> AreaGrid:
+    """A coarser grid over exactly the same bounds (res must divide the extent)."""
+    return AreaGrid.from_bounds(grid.crs, grid.bounds, res)
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _write_inputs(spec: AreaSpec, grid: AreaGrid, w: World, folder: Path) -> None:
+    """area.yaml and every input layer of DESIGN 5."""
+    folder.mkdir(parents=True, exist_ok=True)
+    land = w.land
+    write_raster(folder / "dem.tif", np.round(land.dem, 2), grid, ["elevation_m"], tags={"unit": "m"})
+    write_vector(folder / "lithology.gpkg", _lithology_polygons(grid, land))
+    write_vector(folder / "faults.gpkg", _lines(grid, [(ln, {"name": f"F{i + 1}"}) for i, ln in enumerate(land.faults)],
+                                                "fault_id"))
+    names = {1: "trunk river", 2: "tributary", 3: "gully"}
+    write_vector(folder / "rivers.gpkg", _lines(grid, [(ln, {"stream_order": o, "kind": names[o]})
+                                                       for ln, o in land.rivers], "river_id"))
+    write_vector(folder / "roads.gpkg", _lines(grid, [(ln, {"road_class": c}) for ln, c in land.roads], "road_id"))
+    write_vector(folder / "buildings.gpkg", _points(grid, land.buildings, "building_id", {}))
+    write_vector(folder / "mining.gpkg", _points(grid, land.mining, "site_id", {"kind": spec.mining_kind}))
+    _write_rainfall(spec, grid, w, folder / "rainfall.tif")
+    ndvi_entries = []
+    ngrid = _sub_grid(grid, spec.ndvi_resolution_m)
+    for d, scene in sorted(w.ndvi.items()):
+        rel = f"ndvi/ndvi_{d:%Y%m%d}.tif"
+        write_raster(folder / rel, np.round(scene, 4), ngrid, ["ndvi"], tags={"date": d.isoformat()})
+        ndvi_entries.append({"date": d, "path": rel})
+    _write_inventory(folder / "inventory.gpkg", grid, w)
+    write_text(folder / "area.yaml", _area_yaml(spec, grid, ndvi_entries))
+
+
+def _area_yaml(spec: AreaSpec, grid: AreaGrid, ndvi: list[dict]) -> str:
+    """The area.yaml text (lsm_core.area schema)."""
+    doc = {
+        "name": spec.name,
+        "crs": spec.crs,
+        "resolution_m": spec.resolution_m,
+        "bounds": [float(v) for v in grid.bounds],
+        "layers": {
+            "dem": "dem.tif",
+            "lithology": {"path": "lithology.gpkg", "code_field": "unit_code"},
+            "faults": "faults.gpkg", "rivers": "rivers.gpkg", "roads": "roads.gpkg",
+            "buildings": "buildings.gpkg", "mining": "mining.gpkg", "rainfall": "rainfall.tif",
+            "ndvi": ndvi,
+            "inventory": "inventory.gpkg",
+        },
+        "parameters": {
+            "max_distance_m": {"faults": 20000.0, "valleys": 5000.0, "roads": 5000.0, "buildings": 2000.0,
+                               "mining": 10000.0},
+            "sampling_ratio": 1.0, "deformation_threshold_mm_yr": 5.0, "buffer_m": 500.0,
+        },
+    }
+    head = (f"# {spec.title} (synthetic: lsm_core.synthetic; ground truth in truth/, never read by the pipeline)\n"
+            f"# monitoring periods with InSAR deliveries: {', '.join(spec.periods)}\n")
+    return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=120)
+
+
+def _lithology_polygons(grid: AreaGrid, land: T.Landscape) -> gpd.GeoDataFrame:
+    """Map units as pixel-exact polygons (rasterising them gives back the lithology raster)."""
+    rows = [(int(v), shapely.geometry.shape(g)) for g, v in
+            features.shapes(land.lithology.astype(np.int32), transform=grid.affine)]
+    rows.sort(key=lambda r: (r[0], r[1].bounds[0], r[1].bounds[1], -r[1].area))
+    return gpd.GeoDataFrame({"unit_code": np.array([c for c, _ in rows], np.int32),
+                             "unit_name": [land.units[c][0] for c, _ in rows]},
+                            geometry=[g for _, g in rows], crs=grid.crs)
+
+
+def _lines(grid: AreaGrid, lines: list[tuple[np.ndarray, dict]], id_field: str) -> gpd.GeoDataFrame:
+    """Polylines clipped to the area, multi-part pieces split, tiny pieces dropped, numbered."""
+    rows = []
+    for ln, attrs in lines:
+        clipped = shapely.clip_by_rect(shapely.LineString(np.round(ln, 1)), *grid.bounds)
+        for part in shapely.get_parts(clipped):
+            if isinstance(part, shapely.LineString) and part.length > 20.0:
+                rows.append((attrs, part))
+    return gpd.GeoDataFrame({id_field: np.arange(1, len(rows) + 1, dtype=np.int32),
+                             **{k: [a[k] for a, _ in rows] for k in (rows[0][0] if rows else {})}},
+                            geometry=[g for _, g in rows], crs=grid.crs)
+
+
+def _points(grid: AreaGrid, xy: np.ndarray, id_field: str, attrs: dict) -> gpd.GeoDataFrame:
+    """Points sorted by x then y, numbered."""
+    xy = xy[np.lexsort((xy[:, 1], xy[:, 0]))] if len(xy) else xy
+    return gpd.GeoDataFrame({id_field: np.arange(1, len(xy) + 1, dtype=np.int32),
+                             **{k: [v] * len(xy) for k, v in attrs.items()}},
+                            geometry=shapely.points(xy) if len(xy) else [], crs=grid.crs)
+
+
+def _write_rainfall(spec: AreaSpec, grid: AreaGrid, w: World, path: Path) -> None:
+    """Rainfall on a 1 km grid reaching 1 km beyond the area (a regional product the pipeline resamples)."""
+    r = spec.rain_resolution_m
+    x0, y0, x1, y1 = grid.bounds
+    rgrid = AreaGrid.from_bounds(grid.crs, (np.floor(x0 / r) * r - r, np.floor(y0 / r) * r - r,
+                                            np.ceil(x1 / r) * r + r, np.ceil(y1 / r) * r + r), r)
+    x, y = grid.pixel_centers()
+    rows, cols = rgrid.rowcol(x, y)
+    idx = (rows * rgrid.width + cols).ravel()
+    total = np.bincount(idx, weights=w.rain.ravel().astype(np.float64), minlength=rgrid.n_pixels)
+    count = np.bincount(idx, minlength=rgrid.n_pixels)
+    cells = np.where(count > 0, total / np.maximum(count, 1), np.nan).reshape(rgrid.shape)
+    # cells outside the area take their nearest covered neighbour (a regional field continues smoothly)
+    _, (ir, ic) = ndimage.distance_transform_edt(np.isnan(cells), return_indices=True)
+    write_raster(path, np.round(cells[ir, ic], 1), rgrid, ["rainfall_mm_yr"], tags={"unit": "mm/yr"})
+
+
+def _write_inventory(path: Path, grid: AreaGrid, w: World) -> None:
+    """Landslide polygons with event_id, event_date (GeoPackage DATE), initiation point; rows by event_id."""
+    gdf = gpd.GeoDataFrame({"event_id": w.event_ids, "event_date": [e.date for e in w.events],
+                            "init_x": [e.init_x for e in w.events], "init_y": [e.init_y for e in w.events]},
+                           geometry=[e.polygon for e in w.events], crs=grid.crs)
+    # write_vector would store the dates as text; the Arrow path keeps them a DATE column
+    with atomic_path(path) as tmp:
+        gdf.to_file(tmp, layer=path.stem, driver="GPKG", engine="pyogrio", use_arrow=True)
+
+
+def _write_insar(spec: AreaSpec, grid: AreaGrid, w: World, root: Path, rng_for: T.RngFor) -> list[Path]:
+    """One delivery per period: a time series (karst) or a velocity map (loess), with coherence."""
+    k = int(spec.insar_resolution_m / spec.resolution_m)
+    igrid = _sub_grid(grid, spec.insar_resolution_m)
+    u = T.los_vector(spec.heading_deg, spec.incidence_deg)
+    g = u[:2] / np.linalg.norm(u[:2])
+    tan_s = np.tan(np.radians(w.terrain.slope))
+    range_slope = np.degrees(np.arctan(T.block_mean(tan_s * (w.terrain.down_e * g[0] + w.terrain.down_n * g[1]), k)))
+    slope20 = T.block_mean(w.slope, k)
+    water20 = T.block_mean(w.land.water.astype(np.float32), k) > 0.25
+    dem20 = T.block_mean(w.land.dem, k)
+    v20 = {p: T.block_mean(v, k) for p, v in w.velocity.items()}
+    moving = T.block_mean(w.unstable.astype(np.float32), k) > 0
+    far = T.distance_to(moving, spec.insar_resolution_m) > 500.0
+    cohs = {}
+    for p in spec.periods:
+        cohs[p] = S.coherence(rng_for(f"coherence-{p}"), T.block_mean(w.ndvi_mean[p], k), slope20, range_slope, water20,
+                              spec.incidence_deg, spec.vegetation_decorrelation)
+    ref = S.reference_pixel(np.minimum.reduce(list(cohs.values())), slope20, list(v20.values()), far)
+    ref_xy = [float(v) for v in (igrid.pixel_centers()[0][ref], igrid.pixel_centers()[1][ref])]
+    out = []
+    for p in spec.periods:
+        start, end = period_bounds(p)
+        folder = root / f"s1_asc_t{spec.track:03d}_{p}"
+        folder.mkdir(parents=True, exist_ok=True)
+        doc = {"area": spec.name, "period_start": f"{start:%Y-%m}", "period_end": f"{end:%Y-%m}"}
+        rng = rng_for(f"insar-{p}")
+        if spec.insar_kind == "timeseries":
+            dates = S.acquisition_dates(start, end, spec.first_acquisition_offset_days)
+            seas = (1.5 + 0.5 * T.smooth_field(rng, igrid.shape, 50) + 0.08 * np.abs(v20[p])).astype(np.float32)
+            data = S.timeseries(rng, v20[p], dates, cohs[p], dem20, seas, ref, spec.insar_resolution_m)
+            _write_insar_raster(folder / "timeseries.tif", np.round(data, 2), igrid, [d.isoformat() for d in dates],
+                                {"unit": "mm", "reference_date": dates[0].isoformat()})
+            doc.update({"unit": "mm", "dates": dates})
+        else:
+            data = S.velocity_map(rng, v20[p], cohs[p], ref, spec.insar_resolution_m)
+            _write_insar_raster(folder / "velocity.tif", np.round(data, 2), igrid, ["velocity"], {"unit": "mm/yr"})
+            doc["unit"] = "mm/yr"
+        _write_insar_raster(folder / "coherence.tif", np.round(cohs[p], 3), igrid, ["temporal_coherence"], {})
+        doc.update({"heading_deg": spec.heading_deg, "incidence_deg": spec.incidence_deg, "reference_point": ref_xy})
+        head = (f"# Sentinel-1 ascending track {spec.track}, synthetic SBAS product (lsm_core.synthetic).\n"
+                "# LOS displacement, positive towards the satellite; relative to the reference point"
+                + (" and the first date.\n" if spec.insar_kind == "timeseries" else ".\n"))
+        write_text(folder / "delivery.yaml", head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None,
+                                                                   width=120))
+        out.append(folder)
+    return out
+
+
+def _write_insar_raster(path: Path, data: np.ndarray, grid: AreaGrid, names: list[str], tags: dict[str, str]) -> None:
+    """A COG with 256-pixel tiles: many-band stacks on a small grid would otherwise compress mostly tile padding."""
+    with RasterWriter(path, grid, names, block=256, tags=tags) as w:
+        w.write(data)
+
+
+def _write_truth(spec: AreaSpec, grid: AreaGrid, w: World, folder: Path, seed: int, scale: float) -> None:
+    """Ground truth for tests: hazard, LOS velocity per period, unstable mask, unstable slopes, README."""
+    write_raster(folder / "hazard.tif", np.round(w.hazard, 5), grid, ["hazard"])
+    for p, v in w.velocity.items():
+        write_raster(folder / f"velocity_{p}.tif", np.round(v, 3), grid, ["los_velocity_mm_yr"],
+                     tags={"unit": "mm/yr"})
+    write_raster(folder / "unstable.tif", w.unstable, grid, ["unstable"], dtype="uint8", nodata=None)
+    buf = io.StringIO()
+    wr = csv.writer(buf, lineterminator="\n")
+    wr.writerow(["site_id", "x", "y", "sigma_m", "v0_mm_yr", "accel_per_period", "onset", "failure", "event_id"])
+    for i, s in enumerate(w.sites):
+        wr.writerow([f"{spec.name}-u{i + 1:03d}", s.x, s.y, s.sigma_m, s.v0_mm_yr, s.accel, s.onset.isoformat(),
+                     s.failure.isoformat() if s.failure else "", w.event_ids[s.event] if s.event >= 0 else ""])
+    write_text(folder / "sites.csv", buf.getvalue())
+    write_text(folder / "README.md", _truth_readme(spec, grid, w, seed, scale))
+
+
+def _truth_readme(spec: AreaSpec, grid: AreaGrid, w: World, seed: int, scale: float) -> str:
+    """What each truth file holds and how the world was made."""
+    failed = sum(s.failure is not None for s in w.sites)
+    periods = "\n".join(f"- `velocity_{p}.tif`: true mean LOS velocity over {p}, mm/yr, positive towards the "
+                        f"satellite (heading {spec.heading_deg} deg, incidence {spec.incidence_deg} deg)."
+                        for p in spec.periods)
+    return f"""# Ground truth: {spec.name} ({spec.title})
+
+Generated by `lsm_core.synthetic` with seed {seed}, scale {scale}: {grid.height} x {grid.width} cells of
+{spec.resolution_m:g} m in {spec.crs}. The pipeline never reads this folder; tests compare its outputs with it.
+
+- `hazard.tif`: true failure propensity 0..1 (logistic of slope, rock weakness, nearness to faults,
+  trunk rivers, roads and mining sites, rainfall and a smooth random field). Landslides were drawn from
+  it (sudden failures with probability ~ hazard^2, unstable slopes ~ hazard^3).
+{periods}
+  Sum of Gaussian deformation bowls on unstable slopes (downslope motion projected on the LOS),
+  post-failure creep on about a quarter of the landslides, and slow creep 2 * hazard^2 mm/yr elsewhere;
+  stable ground is ~0. The InSAR deliveries are these fields averaged to {spec.insar_resolution_m:g} m plus
+  atmosphere, seasonal motion and decorrelation noise, referenced to a stable point.
+- `unstable.tif`: 1 on unstable slopes whether or not they have failed yet: every landslide polygon of
+  the inventory (any date) and every deformation bowl (unstable slope or creeping landslide) where it
+  moves >= 1 mm/yr downslope in some period (at least 1.5 sigma); 0 elsewhere.
+- `sites.csv`: the {len(w.sites)} unstable slopes: centre (m), bowl sigma (m), downslope speed in the first
+  period (mm/yr), speed factor per later period, onset date, failure date (empty: not failed by
+  {spec.span[1]}) and the inventory event it became. {failed} fail within the inventory span; the others are
+  deforming, high-hazard slopes with no polygon: the label noise of random negatives.
+
+The inventory holds {len(w.events)} landslides dated {spec.span[0]} to {spec.span[1]}, past every period end.
+"""
