@@ -12,12 +12,14 @@ from typing import Any
 
 import dagster as dg
 import geopandas as gpd
+import pandas as pd
+import pyarrow.parquet as pq
 from pydantic import Field
 
 from lsm_assets.partitions import area_of, period_of
 from lsm_assets.resources import LsmPaths, default_data_root
 from lsm_core.grid import AreaGrid
-from lsm_core.io import RasterArray, RasterFile, write_text, write_vector
+from lsm_core.io import RasterArray, RasterFile, atomic_path, write_text, write_vector
 
 
 class _WarehouseIOManager(dg.ConfigurableIOManager):
@@ -78,19 +80,27 @@ class CogIOManager(_WarehouseIOManager):
         return RasterFile(self._existing(context))
 
 
-class GeoParquetIOManager(_WarehouseIOManager):
-    """GeoDataFrames as GeoParquet."""
+class TableIOManager(_WarehouseIOManager):
+    """Tables as Parquet: GeoDataFrames as GeoParquet (open in QGIS), plain DataFrames as Parquet."""
 
     @property
     def extension(self) -> str:
         return "parquet"
 
-    def handle_output(self, context: dg.OutputContext, obj: gpd.GeoDataFrame) -> None:
-        path = write_vector(self._path(context), obj)
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        path = self._path(context)
+        if isinstance(obj, gpd.GeoDataFrame):
+            write_vector(path, obj)
+        else:
+            with atomic_path(path) as tmp:
+                obj.to_parquet(tmp, index=False)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "rows": len(obj)})
 
-    def load_input(self, context: dg.InputContext) -> gpd.GeoDataFrame:
-        return gpd.read_parquet(self._existing(context))
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        path = self._existing(context)
+        if b"geo" in (pq.read_schema(path).metadata or {}):
+            return gpd.read_parquet(path)
+        return pd.read_parquet(path)
 
 
 class GridIOManager(_WarehouseIOManager):

@@ -13,12 +13,14 @@ from lsm_assets.registry import Registration
 
 def resources_for(data_root: str | Path) -> dict:
     """The Definitions' resources, pointed at ``data_root``."""
-    from lsm_assets.io_managers import CogIOManager, GeoParquetIOManager, GridIOManager
+    from lsm_assets.io_managers import CogIOManager, TableIOManager, GridIOManager
     from lsm_assets.resources import DuckDBCatalog, LsmPaths
 
     root = str(data_root)
-    return {"paths": LsmPaths(data_root=root), "lsm_catalog": DuckDBCatalog(path=str(Path(root) / "warehouse" / "lsm.duckdb")),
-            "cog_io_manager": CogIOManager(data_root=root), "geoparquet_io_manager": GeoParquetIOManager(data_root=root),
+    return {"paths": LsmPaths(data_root=root),
+            "lsm_catalog": DuckDBCatalog(path=str(Path(root) / "warehouse" / "lsm.duckdb")),
+            "cog_io_manager": CogIOManager(data_root=root),
+            "table_io_manager": TableIOManager(data_root=root),
             "grid_io_manager": GridIOManager(data_root=root)}
 
 

@@ -108,3 +108,28 @@ def inventory_state(con: duckdb.DuckDBPyConnection, area: str) -> dict:
     n, last_event, last_ingest = con.execute(
         "SELECT count(*), max(event_date), max(ingested_at) FROM landslide_events WHERE area = ?", [area]).fetchone()
     return {"n_events": int(n), "latest_event_date": last_event, "latest_ingest": last_ingest}
+
+
+def replace_partition_rows(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, area: str,
+                           period: str) -> int:
+    """Replace the rows of one (area, period) in a result table (created from ``df`` on first use)."""
+    df = df.assign(area=area, period=period)
+    con.register("incoming_rows", df)
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_rows LIMIT 0")
+        con.execute(f"DELETE FROM {table} WHERE area = ? AND period = ?", [area, period])
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+    finally:
+        con.unregister("incoming_rows")
+    return len(df)
+
+
+def append_rows(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> int:
+    """Append rows to a history table (created from ``df`` on first use); nothing is ever deleted."""
+    con.register("incoming_rows", df)
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_rows LIMIT 0")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+    finally:
+        con.unregister("incoming_rows")
+    return len(df)

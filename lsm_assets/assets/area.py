@@ -24,7 +24,7 @@ def study_area_grid(context: dg.AssetExecutionContext, paths: LsmPaths) -> AreaG
     return grid
 
 
-@dg.asset(partitions_def=study_area_partitions, io_manager_key="geoparquet_io_manager", group_name="area",
+@dg.asset(partitions_def=study_area_partitions, io_manager_key="table_io_manager", group_name="area",
           kinds={"duckdb", "geoparquet"},
           description="All landslide events of the area, with dates (DuckDB table landslide_events, append-only).")
 def landslide_inventory(context: dg.AssetExecutionContext, paths: LsmPaths, lsm_catalog: DuckDBCatalog,

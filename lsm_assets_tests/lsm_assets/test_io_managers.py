@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Point
 
-from lsm_assets.io_managers import CogIOManager, GeoParquetIOManager, GridIOManager
+from lsm_assets.io_managers import CogIOManager, TableIOManager, GridIOManager
 from lsm_assets.partitions import area_period_partitions, study_area_partitions
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterArray, RasterFile, write_raster
@@ -60,7 +60,7 @@ def test_geoparquet_and_grid_round_trip(tmp_path, instance):
     gdf = gpd.GeoDataFrame({"event_id": ["a", "b"], "x": [1.5, 2.5]}, geometry=[Point(770100, 3930100),
                                                                                   Point(770200, 3930200)],
                            crs=GRID.crs)
-    io = GeoParquetIOManager(data_root=str(tmp_path))
+    io = TableIOManager(data_root=str(tmp_path))
     out, inp = _contexts("landslide_inventory", "loess", study_area_partitions, instance)
     io.handle_output(out, gdf)
     back = io.load_input(inp)
@@ -69,3 +69,14 @@ def test_geoparquet_and_grid_round_trip(tmp_path, instance):
     out, inp = _contexts("study_area_grid", "loess", study_area_partitions, instance)
     gio.handle_output(out, GRID)
     assert gio.load_input(inp) == GRID
+
+
+def test_plain_tables_round_trip_as_parquet(tmp_path, instance):
+    import pandas as pd
+
+    df = pd.DataFrame({"model": ["gbdt", "svm"], "auc": [0.91, 0.84]})
+    io = TableIOManager(data_root=str(tmp_path))
+    out, inp = _contexts("model_comparison", "201602-201706|loess", area_period_partitions, instance)
+    io.handle_output(out, df)
+    back = io.load_input(inp)
+    assert type(back) is pd.DataFrame and back.equals(df)
