@@ -171,7 +171,6 @@ class RasterWriter:
                                                                  self.nodata, self.block))
         for i, name in enumerate(self.names, start=1):
             self._ds.set_band_description(i, name)
-        self._ds.update_tags(**self.tags)
         return self
 
     def write(self, data: np.ndarray, window: Window | None = None) -> None:
@@ -184,6 +183,8 @@ class RasterWriter:
         self._ds.write(data.astype(self.dtype), window=window)
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        # tags are written last so that a writer can add what it learned while writing (e.g. band statistics)
+        self._ds.update_tags(**self.tags)
         self._ds.close()
         try:
             if exc_type is None:

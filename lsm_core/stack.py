@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,15 +39,33 @@ def build_factor_stack(sources: Sequence[tuple[RasterFile, Sequence[str]]], mask
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate band names in the stack: {names}")
     n_valid = 0
-    with RasterWriter(out_path, grid, names, block=block, tags={"categorical": ",".join(categorical)}) as w:
+    lo, hi = np.full(len(names), np.inf), np.full(len(names), -np.inf)
+    codes: dict[str, set[float]] = {n: set() for n in categorical}
+    with RasterWriter(out_path, grid, names, block=block) as w:
         for b in grid.windows(block):
             parts = [src.read(b.write, [src.names.index(n) + 1 for n in bands]) for src, bands in sources]
             data = np.concatenate(parts, axis=0)
             valid = (mask.read(b.write)[0] == 1) & np.isfinite(data).all(axis=0)
             data[:, ~valid] = np.nan
             n_valid += int(valid.sum())
+            if valid.any():
+                vals = data[:, valid]
+                lo, hi = np.minimum(lo, vals.min(axis=1)), np.maximum(hi, vals.max(axis=1))
+                for n in categorical:
+                    codes[n].update(np.unique(vals[names.index(n)]).tolist())
             w.write(data, b.write)
+        # the valid range and class codes let later passes (e.g. the JS histograms) bin in one read
+        w.tags.update(categorical=",".join(categorical), band_stats=json.dumps(
+            {n: {"min": float(a), "max": float(z), **({"codes": sorted(codes[n])} if n in codes else {})}
+             for n, a, z in zip(names, lo, hi, strict=True)}))
     return {"bands": names, "categorical": categorical, "valid_pixels": n_valid}
+
+
+def band_stats(path: str | Path) -> dict[str, dict]:
+    """Valid min, max (and class codes of categorical bands) recorded when the stack was built; {} if absent."""
+    with rasterio.open(path) as src:
+        text = src.tags().get("band_stats")
+    return json.loads(text) if text else {}
 
 
 def sample_valid_pixels(stack: RasterFile, n: int, *, seed: int, block: int = 512) -> np.ndarray:

@@ -159,9 +159,11 @@ class FactorBins:
 
     def valid(self, factors: np.ndarray) -> np.ndarray:
         """True where every factor (bands first) is valid: finite and not ``nodata``."""
-        ok = np.ones(factors.shape[1:], dtype=bool)
+        ok, band_ok = np.ones(factors.shape[1:], dtype=bool), np.empty(factors.shape[1:], dtype=bool)
         for f in factors:  # band by band: a bands x pixels boolean temporary would double the memory
-            ok &= np.isfinite(f) if self.nodata is None else np.isfinite(f) & (f != self.nodata)
+            ok &= np.isfinite(f, out=band_ok)
+            if self.nodata is not None:
+                ok &= np.not_equal(f, self.nodata, out=band_ok)
         return ok
 
     @cached_property
@@ -271,7 +273,9 @@ class JSHistogramAccumulator:
         self.bins, self.thresholds_pct, self._cuts, self._scratch = bins, t, _Cuts(t / 100.0), _Scratch()
         # row k of a factor's table counts pixels with exactly k thresholds at or below their probability
         self.hist = [np.zeros((t.size + 1, bins.size(i)), np.int64) for i in range(bins.n_factors)]
-        self.positive = [np.zeros(bins.size(i), np.int64) for i in range(bins.n_factors)]
+        self._stride = max(h.shape[1] for h in self.hist)  # one combined (bucket, bin) layout serves every factor
+        # positive-sample values are few: kept per block and binned once, in ``positive``
+        self._positive_values: list[list[np.ndarray]] = [[] for _ in range(bins.n_factors)]
 
     def update(self, probability: np.ndarray, factors: np.ndarray, valid: np.ndarray | None = None,
                positive: np.ndarray | None = None) -> None:
@@ -287,10 +291,9 @@ class JSHistogramAccumulator:
             pos = np.flatnonzero(fok & positive)
             self._add_positive([f.reshape(-1).take(pos) for f in factors])
         ok = (fok & np.isfinite(probability)).reshape(-1)
-        n, s, (nt, stride) = int(np.count_nonzero(ok)), self._scratch, self.hist[0].shape
+        n, s, nt, stride = int(np.count_nonzero(ok)), self._scratch, self.thresholds_pct.size + 1, self._stride
         if n == 0:
             return
-        stride = max(h.shape[1] for h in self.hist)  # one combined (bucket, bin) layout serves every factor
         keep = None if n == ok.size else np.flatnonzero(ok)  # blocks inside the study area need no copy
 
         def values(a: np.ndarray, name: str) -> np.ndarray:
@@ -314,15 +317,23 @@ class JSHistogramAccumulator:
         self._add_positive([values[ok, i] for i in range(self.bins.n_factors)])
 
     def _add_positive(self, columns: list[np.ndarray]) -> None:
-        for i, v in enumerate(columns):
-            self.positive[i] += np.bincount(self.bins.index(i, v), minlength=self.positive[i].size)
+        for kept, v in zip(self._positive_values, columns, strict=True):
+            kept.append(v)
+
+    @property
+    def positive(self) -> list[np.ndarray]:
+        """Histogram of the positive-sample pixels per factor (counts on the factor's bins)."""
+        return [np.bincount(self.bins.index(i, np.concatenate(v) if v else np.zeros(0)), minlength=self.bins.size(i))
+                for i, v in enumerate(self._positive_values)]
 
     def merge(self, other: JSHistogramAccumulator) -> None:
         """Add the counts of an accumulator on equal bins and thresholds (blocks processed in parallel)."""
         if other.bins != self.bins or not np.array_equal(other.thresholds_pct, self.thresholds_pct):
             raise LsmError("can only merge accumulators with equal bins and thresholds")
-        for a, b in zip(self.hist + self.positive, other.hist + other.positive, strict=True):
+        for a, b in zip(self.hist, other.hist, strict=True):
             a += b
+        for mine, theirs in zip(self._positive_values, other._positive_values, strict=True):
+            mine.extend(theirs)
 
     def curve(self, weights: ArrayLike | None = None, factor_names: Sequence[str] | None = None) -> JSCurve:
         """D(t) for every threshold from the accumulated counts; weights are normalised to sum 1."""
@@ -331,14 +342,15 @@ class JSHistogramAccumulator:
         names = tuple(factor_names) if factor_names is not None else tuple(f"factor_{i}" for i in range(n))
         if len(names) != n:
             raise ConfigError(f"{len(names)} factor names for {n} factors")
-        if (n_positive := int(self.positive[0].sum())) == 0:
+        positive = self.positive
+        if (n_positive := int(positive[0].sum())) == 0:
             raise SamplingError("no positive-sample pixel with valid factors: P_i is undefined")
         # suffix sums over buckets: Q(t_j) = rows j+1.., all pixels with probability >= t_j/100
         above = np.cumsum(self.hist[0].sum(axis=1)[::-1])[::-1][1:]
         js = np.empty((self.thresholds_pct.size, n))
         for i, h in enumerate(self.hist):
             q = np.cumsum(h[::-1], axis=0)[::-1][1:]
-            js[:, i] = _js_rows(self.positive[i].astype(np.float64), q.astype(np.float64))
+            js[:, i] = _js_rows(positive[i].astype(np.float64), q.astype(np.float64))
         js[above == 0] = np.nan
         d = js @ w
         if np.all(np.isnan(d)):
@@ -400,3 +412,42 @@ def plot_js_curve(curve: JSCurve, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
     return path
+
+
+def js_threshold_for_rasters(probability_path: str | Path, stack_path: str | Path, positive_values: ArrayLike, *,
+                             factor_names: Sequence[str], weights: ArrayLike | None = None, n_bins: int = 32,
+                             thresholds_pct: ArrayLike = range(1, 100), block: int = 512) -> JSCurve:
+    """D(t) of a probability raster (0..1) over a factor stack, read window by window.
+
+    ``positive_values`` holds the positive samples' values of ``factor_names`` (samples x factors).
+    Bins come from the stack's recorded band statistics when present, so the stack is read once;
+    otherwise a first pass finds each factor's valid range and classes.
+    """
+    # imported here: io pulls in rasterio and geopandas, which the array functions above do not need
+    from lsm_core.io import RasterFile
+    from lsm_core.stack import band_stats, categorical_bands
+
+    prob, stack = RasterFile(probability_path), RasterFile(stack_path)
+    stack.grid.check_same(prob.grid, prob.path)
+    names = stack.names
+    missing = [n for n in factor_names if n not in names]
+    if missing:
+        raise ConfigError(f"factors {missing} are not bands of the stack {names}")
+    idx = [names.index(n) + 1 for n in factor_names]
+    cat_names = set(categorical_bands(stack.path))
+    stats = band_stats(stack.path)
+    if all(n in stats for n in factor_names):
+        lo = np.array([np.nan if n in cat_names else stats[n]["min"] for n in factor_names])
+        hi = np.array([np.nan if n in cat_names else stats[n]["max"] for n in factor_names])
+        same = lo == hi  # like np.histogram, a constant factor gets a unit-wide range
+        codes = tuple(np.asarray(stats[n]["codes"], np.float64) if n in cat_names else None for n in factor_names)
+        bins = FactorBins(lo - 0.5 * same, hi + 0.5 * same, codes, int(n_bins))
+    else:
+        cat = [i for i, n in enumerate(factor_names) if n in cat_names]
+        bins = FactorBins.from_blocks(((stack.read(b.write, idx), None) for b in stack.grid.windows(block)),
+                                      categorical=cat, n_bins=n_bins)
+    acc = JSHistogramAccumulator(bins, thresholds_pct)
+    for b in stack.grid.windows(block):
+        acc.update(prob.read(b.write)[0], stack.read(b.write, idx))
+    acc.add_positive_values(positive_values)
+    return acc.curve(weights, factor_names)

@@ -58,3 +58,21 @@ def test_stack_rejects_a_layer_on_another_grid(tmp_path):
     with pytest.raises(GridMismatchError, match=r"other\.tif"):
         build_factor_stack([(a, ["x"])], m, tmp_path / "stack.tif")
     assert not (tmp_path / "stack.tif").exists()
+
+
+def test_stack_records_band_ranges_and_class_codes(tmp_path):
+    from lsm_core.io import write_raster
+    from lsm_core.stack import band_stats
+
+    rng = np.random.default_rng(2)
+    cont = rng.uniform(3, 9, size=(1, *GRID.shape)).astype("float32")
+    codes = rng.choice([2.0, 5.0, 7.0], size=(1, *GRID.shape)).astype("float32")
+    write_raster(tmp_path / "c.tif", cont, GRID, ["twi"])
+    write_raster(tmp_path / "l.tif", codes, GRID, ["lithology"], tags={"categorical": "lithology"})
+    m = RasterArray(np.ones(GRID.shape, "float32"), GRID, ["valid"], dtype="uint8", nodata=None).write(
+        tmp_path / "mask.tif")
+    build_factor_stack([(RasterFile(tmp_path / "c.tif"), ["twi"]), (RasterFile(tmp_path / "l.tif"), ["lithology"])],
+                       m, tmp_path / "stack.tif", block=16)
+    stats = band_stats(tmp_path / "stack.tif")
+    assert stats["twi"]["min"] == pytest.approx(float(cont.min())) and stats["twi"]["max"] == float(cont.max())
+    assert stats["lithology"]["codes"] == [2.0, 5.0, 7.0]

@@ -352,3 +352,33 @@ def test_plot_is_written_atomically(tmp_path):
     out = plot_js_curve(curve, tmp_path / "js_threshold.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["js_threshold.png"]
+
+
+def test_raster_driver_equals_the_in_memory_curve(tmp_path):
+    from lsm_core.grid import AreaGrid
+    from lsm_core.io import RasterArray, RasterFile, write_raster
+    from lsm_core.stack import build_factor_stack
+    from lsm_core.threshold import js_threshold_for_rasters
+
+    grid = AreaGrid.from_bounds("EPSG:32647", (0, 0, 1200, 800), 10)  # 80 x 120
+    rng = np.random.default_rng(4)
+    cont = rng.normal(size=(2, *grid.shape)).astype("float32")
+    cont[0, :5, :5] = np.nan
+    lith = rng.choice([1.0, 3.0, 4.0], size=(1, *grid.shape)).astype("float32")
+    prob = (1 / (1 + np.exp(-cont[1]))).astype("float32")
+    write_raster(tmp_path / "c.tif", cont, grid, ["slope_deg", "twi"])
+    write_raster(tmp_path / "l.tif", lith, grid, ["lithology"], tags={"categorical": "lithology"})
+    mask = RasterArray(np.ones(grid.shape, "float32"), grid, ["valid"], dtype="uint8", nodata=None).write(
+        tmp_path / "m.tif")
+    build_factor_stack([(RasterFile(tmp_path / "c.tif"), ["slope_deg", "twi"]),
+                        (RasterFile(tmp_path / "l.tif"), ["lithology"])], mask, tmp_path / "stack.tif", block=32)
+    p = RasterArray(prob, grid, ["susceptibility"]).write(tmp_path / "p.tif")
+    stack = RasterFile(tmp_path / "stack.tif").read()
+    pos = np.zeros(grid.shape, bool)
+    pos[np.unravel_index(np.argsort(-np.nan_to_num(prob).ravel())[:300], grid.shape)] = True
+    pos &= np.isfinite(stack).all(axis=0)
+    names = ["slope_deg", "twi", "lithology"]
+    fast = js_threshold_for_rasters(p.path, tmp_path / "stack.tif", stack[:, pos].T, factor_names=names, block=32)
+    ref = js_threshold_curve(RasterFile(p.path).read()[0], stack, pos, categorical=[2], factor_names=names)
+    np.testing.assert_allclose(fast.d, ref.d, atol=1e-12, equal_nan=True)
+    assert fast.t_star_pct == ref.t_star_pct
