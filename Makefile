@@ -39,6 +39,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pu.py
 	$(BIN)/python benchmarks/bench_threshold.py
+	$(BIN)/python benchmarks/bench_predict.py
 
 clean-data:
 	rm -rf data/study_areas data/incoming data/warehouse data/archive data/quarantine
