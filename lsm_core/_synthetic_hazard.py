@@ -277,17 +277,18 @@ def speed_field(grid: AreaGrid, sites: list[Site], events: list[Event], hazard: 
 
 def unstable_mask(grid: AreaGrid, sites: list[Site], events: list[Event], labels: np.ndarray,
                   n_periods: int) -> np.ndarray:
-    """1 on unstable slopes whether or not they have failed yet: every landslide, and where a bowl moves >= 1 mm/yr."""
+    """1 on unstable slopes whether or not they have failed yet: every landslide, and where a bowl moves >= 2 mm/yr."""
     out = labels > 0
+    cut = 2.0  # mm/yr downslope: the edge of an unstable slope (speed = peak * exp(-r^2 / 2 sigma^2))
     for s in sites:
         peak = s.v0_mm_yr * s.accel ** (n_periods - 1)
-        r = s.sigma_m * min(3.5, max(1.5, np.sqrt(2 * np.log(max(peak, 1.0)))))
+        r = s.sigma_m * min(3.5, max(1.5, np.sqrt(2 * np.log(max(peak / cut, 1.0)))))
         win, mask = _ellipse_window(grid, s.x, s.y, 1.0, 0.0, r, r, 1.0)
         out[win] |= mask
     for e in events:
         if e.creep_mm_yr > 0 and e.site < 0:
             sigma = np.sqrt(e.polygon.area) / 3.0  # as in speed_field
-            r = sigma * min(3.5, max(1.5, np.sqrt(2 * np.log(max(e.creep_mm_yr, 1.0)))))
+            r = sigma * min(3.5, max(1.5, np.sqrt(2 * np.log(max(e.creep_mm_yr / cut, 1.0)))))
             c = e.polygon.centroid
             win, mask = _ellipse_window(grid, c.x, c.y, 1.0, 0.0, r, r, 1.0)
             out[win] |= mask

@@ -384,7 +384,7 @@ def build_loess(rng_for: RngFor, grid: AreaGrid) -> Landscape:
     rng = rng_for("dem")
     plateau = 2880 + 70 * smooth_field(rng, shape, 3000 / res)
     floor_w = 300 + 80 * smooth_field(rng, shape, 2000 / res)
-    ramp = 2200 + 500 * smooth_field(rng, shape, 3500 / res) * 0.3
+    ramp = 2200 + 150 * smooth_field(rng, shape, 3500 / res)  # horizontal length of the valley side, m
     # flat floor, two terrace steps, then a long slope up to the plateau surface
     terraces = 12 * smoothstep((d_main - floor_w) / 40) + 20 * smoothstep((d_main - floor_w - 250) / 50)
     rise = (plateau - bed_near - 32) * smoothstep((d_main - floor_w - 350) / ramp)

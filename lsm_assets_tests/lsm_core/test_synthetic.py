@@ -213,7 +213,8 @@ def test_true_velocity_follows_true_hazard_and_stable_ground_is_still(cfgs):
         for period in AREAS[name].periods:
             v = np.abs(truth(cfg, f"velocity_{period}.tif"))
             assert v[top].mean() > 3 * v[bottom].mean(), (name, period)
-            assert np.quantile(v[(unstable == 0) & (hazard < 0.1)], 0.99) < 0.5
+            still = v[(unstable == 0) & (hazard < 0.1)]  # outside unstable slopes bowls fade below 2 mm/yr
+            assert np.median(still) < 0.05 and np.quantile(still, 0.99) < 1.0
             assert v.max() > 10  # some slopes move fast
 
 
