@@ -33,6 +33,11 @@ class NegativeSamplingConfig(dg.Config):
     quantile: float = Field(0.5, description="InSAR-PU: reliable negatives come from this lowest-scoring share of "
                             "the pool.")
     max_pool: int = Field(300_000, description="InSAR-PU: the pool is subsampled uniformly to at most this size.")
+    pu_exclude: list[str] = Field(["velocity_mm_yr", "ndvi_mean"], description="InSAR-PU: factors left out of the "
+                                  "P-vs-U classifier. The velocity already defines the pool; the period's NDVI "
+                                  "mean carries the fresh scars of the positives themselves (a consequence of "
+                                  "failure), so with it the classifier learns 'scar or not' instead of "
+                                  "predisposition.")
     seed: int = Field(0, description="Seed of every random draw.")
 
 
@@ -75,6 +80,7 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
             df, diag = sampling.insar_pu_negatives(
                 factor_stack, pd.DataFrame(positive_samples.drop(columns="geometry")), n,
                 threshold_mm_yr=threshold, n_estimators=config.bags, max_pool=config.max_pool,
+                features=[n for n in factor_stack.names if n not in config.pu_exclude],
                 quantile=config.quantile, seed=config.seed)
             meta["pu_diagnostics"] = dg.MetadataValue.json(json.loads(json.dumps(diag, default=float)))
             meta["pu_pool_size"] = int(diag["pool_size"])
