@@ -368,3 +368,19 @@ def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, ve
         "n_never_out_of_bag": int(np.isnan(scores).sum()),
         "pool_scores": _score_summary(scores), "negative_scores": _score_summary(scores[chosen])}
     return table, diagnostics
+
+
+def subsample_per_class(table: pd.DataFrame, n_per_class: int | None, *, seed: int) -> pd.DataFrame:
+    """At most ``n_per_class`` rows of each label, drawn uniformly (seeded); row order kept.
+
+    Training sets of a few thousand pixels per class are what the published experiments use; the
+    full pixel sets of a large area would make the SVM and the grid searches needlessly slow.
+    """
+    if n_per_class is None:
+        return table
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, rows in table.groupby("label", sort=True):
+        idx = rows.index.to_numpy()
+        keep.append(idx if len(idx) <= n_per_class else np.sort(rng.choice(idx, n_per_class, replace=False)))
+    return table.loc[np.sort(np.concatenate(keep))]

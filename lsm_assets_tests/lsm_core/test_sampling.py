@@ -263,3 +263,13 @@ def test_insar_pu_on_the_synthetic_world_avoids_unstable_slopes(tmp_path):
     u = {k: float(unstable[d["row"], d["col"]].mean()) for k, d in {"random": rnd, "insar_pu": pu}.items()}
     print("synthetic loess: mean true hazard", h, "share on unstable slopes", u)
     assert h["insar_pu"] < h["random"] < h["pos"] and u["insar_pu"] <= u["random"]
+
+
+def test_subsample_per_class_caps_each_label_and_is_seeded():
+    from lsm_core.sampling import subsample_per_class
+
+    t = pd.DataFrame({"label": [1] * 50 + [0] * 500, "v": np.arange(550)})
+    s = subsample_per_class(t, 100, seed=3)
+    assert (s["label"] == 1).sum() == 50 and (s["label"] == 0).sum() == 100
+    assert s.equals(subsample_per_class(t, 100, seed=3)) and not s.equals(subsample_per_class(t, 100, seed=4))
+    assert subsample_per_class(t, None, seed=0) is t
