@@ -1,0 +1,233 @@
+"""Tests of SHAP factor importances (lsm_core.explain) on small synthetic samples, one pipeline per model kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from lightgbm import LGBMClassifier
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+
+from lsm_core.errors import ModelError
+from lsm_core.explain import (
+    _factor_of_columns,
+    importance_shares,
+    importance_stability,
+    plot_shap_summary,
+    shap_importance,
+    shap_values_for_plot,
+)
+
+FACTORS = ["slope", "rain", "lithology", "ndvi", "dist_road"]
+NUMERIC = [f for f in FACTORS if f != "lithology"]
+FAST = {"n_explain": 60, "n_background": 40, "agnostic_background": 10}  # seconds, not minutes
+
+
+def _signal_sample(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Five factors of which only slope and lithology (3 classes, class 2 prone) drive the labels."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({f: rng.normal(size=n) for f in NUMERIC})
+    X["lithology"] = rng.integers(1, 4, n)
+    X = X[FACTORS]
+    logit = 2.5 * X["slope"] + np.where(X["lithology"] == 2, 2.5, -1.5) + 0.5 * rng.normal(size=n)
+    return X, (logit > 0).to_numpy(int)
+
+
+def _pipeline(estimator: object, *, one_hot: bool) -> Pipeline:
+    """The shape lsm_core.models builds: a ColumnTransformer, then the estimator as the last step."""
+    if one_hot:
+        pre = ColumnTransformer([("num", StandardScaler(), NUMERIC), ("cat", OneHotEncoder(), ["lithology"])])
+    else:
+        pre = ColumnTransformer([("all", "passthrough", FACTORS)])
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+BUILDERS: dict[str, Callable[[], Pipeline]] = {
+    "logistic_regression": lambda: _pipeline(LogisticRegression(), one_hot=True),
+    "svm": lambda: _pipeline(CalibratedClassifierCV(SVC(random_state=0), ensemble=False), one_hot=True),
+    "mlp": lambda: _pipeline(MLPClassifier((16,), max_iter=2000, random_state=0), one_hot=True),
+    "random_forest": lambda: _pipeline(RandomForestClassifier(60, random_state=0), one_hot=False),
+    "gbdt": lambda: _pipeline(GradientBoostingClassifier(n_estimators=60, random_state=0), one_hot=False),
+    "lightgbm": lambda: _pipeline(LGBMClassifier(n_estimators=60, random_state=0, verbose=-1), one_hot=False),
+}
+EXPECTED = {  # (explainer, output scale) per model kind
+    "logistic_regression": ("linear", "log-odds"), "svm": ("kernel", "probability"),
+    "mlp": ("kernel", "probability"), "random_forest": ("tree", "probability"),
+    "gbdt": ("tree", "log-odds"), "lightgbm": ("tree", "log-odds"),
+}
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[pd.DataFrame, np.ndarray]:
+    return _signal_sample()
+
+
+@pytest.fixture(scope="module")
+def fitted(sample: tuple[pd.DataFrame, np.ndarray]) -> dict[str, Pipeline]:
+    X, y = sample
+    return {name: build().fit(X, y) for name, build in BUILDERS.items()}
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_each_model_kind_ranks_the_two_signal_factors_on_top(name, fitted, sample):
+    X, _ = sample
+    imp = shap_importance(fitted[name], X, **FAST)
+    assert set(imp.index) == set(FACTORS) and imp.is_monotonic_decreasing
+    assert set(imp.index[:2]) == {"slope", "lithology"}, imp
+    assert (imp.attrs["explainer"], imp.attrs["output"]) == EXPECTED[name]
+    shares = importance_shares(imp)
+    assert shares.sum() == pytest.approx(1.0) and shares.iloc[:2].sum() > 0.7
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_models_from_make_model_are_explained(name, sample):
+    models = pytest.importorskip("lsm_core.models")
+    X, y = sample
+    model = models.make_model(name, categorical=("lithology",), random_state=0).fit(X, y)
+    imp = shap_importance(model, X, **FAST)
+    assert set(imp.index[:2]) == {"slope", "lithology"}, imp
+    assert (imp.attrs["explainer"], imp.attrs["output"]) == EXPECTED[name]
+
+
+def test_make_model_lightgbm_columns_are_reordered_and_mapped_back(sample):
+    models = pytest.importorskip("lsm_core.models")
+    X, y = sample
+    model = models.make_model("lightgbm", categorical=("lithology",), random_state=0).fit(X, y)
+    # its ColumnTransformer puts the categorical column first: the mapping must follow the CT, not X
+    assert _factor_of_columns(model[:-1], FACTORS, 5) == ["lithology", "slope", "rain", "ndvi", "dist_road"]
+    sv = shap_values_for_plot(model, X, n_explain=80)
+    raw = model[-1].predict(model[:-1].transform(sv.data), raw_score=True)
+    np.testing.assert_allclose(sv.values.sum(axis=1) + sv.base_value, raw, atol=1e-6)
+    # per factor: LightGBM's own contributions (last column = expected value) in the CT's column order
+    contrib = model[-1].predict(model[:-1].transform(sv.data), pred_contrib=True)
+    np.testing.assert_allclose(sv.values["lithology"], contrib[:, 0], atol=1e-9)
+    np.testing.assert_allclose(sv.values["slope"], contrib[:, 1], atol=1e-9)
+
+
+def test_one_hot_columns_sum_back_to_their_factor(fitted, sample):
+    X, _ = sample
+    model = fitted["logistic_regression"]
+    sv = shap_values_for_plot(model, X, background=X, n_background=len(X), n_explain=50)
+    assert list(sv.values.columns) == FACTORS
+    # linear SHAP of a transformed column is coef * (z - mean z over the background); lithology is 3 columns
+    z, zbg = model[:-1].transform(sv.data), model[:-1].transform(X)
+    per_column = model[-1].coef_[0] * (z - zbg.mean(axis=0))
+    names = list(model[:-1].get_feature_names_out())
+    lith = [i for i, n in enumerate(names) if n.startswith("cat__lithology_")]
+    assert len(lith) == 3
+    np.testing.assert_allclose(sv.values["lithology"], per_column[:, lith].sum(axis=1), atol=1e-10)
+    np.testing.assert_allclose(sv.values["slope"], per_column[:, names.index("num__slope")], atol=1e-10)
+    # additive in log-odds: values + base = the model's decision function
+    np.testing.assert_allclose(sv.values.sum(axis=1) + sv.base_value, model.decision_function(sv.data), atol=1e-8)
+
+
+def test_transformed_columns_map_back_whatever_the_column_order(sample):
+    X, y = sample
+    pre = ColumnTransformer([("cat", OneHotEncoder(drop="first"), ["lithology"])], remainder=StandardScaler())
+    model = Pipeline([("preprocess", pre), ("model", LogisticRegression())]).fit(X, y)
+    mapped = _factor_of_columns(model[:-1], FACTORS, 6)
+    assert mapped == ["lithology", "lithology", "slope", "rain", "ndvi", "dist_road"]
+    assert set(shap_importance(model, X, **FAST).index[:2]) == {"slope", "lithology"}
+
+
+@pytest.mark.parametrize("name", ["random_forest", "gbdt", "lightgbm"])
+def test_tree_shap_adds_up_to_raw_output_minus_expected_value(name, fitted, sample):
+    X, _ = sample
+    model = fitted[name]
+    sv = shap_values_for_plot(model, X, n_explain=80)
+    z = model[:-1].transform(sv.data)
+    raw = {
+        "random_forest": lambda: model[-1].predict_proba(z)[:, 1],
+        "gbdt": lambda: model[-1].decision_function(z),
+        "lightgbm": lambda: model[-1].predict(z, raw_score=True),
+    }[name]()
+    np.testing.assert_allclose(sv.values.sum(axis=1), raw - sv.base_value, atol=1e-6)
+
+
+def test_kernel_shap_adds_up_to_probability(fitted, sample):
+    X, _ = sample
+    sv = shap_values_for_plot(fitted["mlp"], X, **FAST)
+    np.testing.assert_allclose(sv.values.sum(axis=1) + sv.base_value, fitted["mlp"].predict_proba(sv.data)[:, 1],
+                               atol=1e-6)
+
+
+def test_same_seed_same_numbers_and_global_rng_untouched(fitted, sample):
+    X, _ = sample
+    # 12 coalitions < 2^5 - 2: the kernel explainer samples, so this exercises its seeding
+    kw = dict(FAST, agnostic_samples=12)
+    np.random.seed(123)
+    state = np.random.get_state()[1].copy()
+    a = shap_values_for_plot(fitted["mlp"], X, random_state=3, **kw).values
+    assert np.array_equal(np.random.get_state()[1], state)
+    b = shap_values_for_plot(fitted["mlp"], X, random_state=3, **kw).values
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_series_equal(shap_importance(fitted["lightgbm"], X, **FAST),
+                                   shap_importance(fitted["lightgbm"], X, **FAST))
+    assert not shap_values_for_plot(fitted["mlp"], X, random_state=4, **kw).values.index.equals(a.index)
+
+
+def _graded_sample(flip: float, n: int = 300) -> tuple[pd.DataFrame, np.ndarray]:
+    """Five factors with distinct effects, so a clean fit has one true ranking; ``flip`` = share of flipped labels."""
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(n, 5)), columns=FACTORS)
+    y = (X.to_numpy() @ np.array([2.0, 1.4, 0.9, 0.5, 0.2]) + 0.3 * rng.normal(size=n) > 0).astype(int)
+    flipped = rng.random(n) < flip
+    return X, np.where(flipped, 1 - y, y)
+
+
+def test_noisy_labels_give_less_stable_rankings():
+    lr = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    clean = importance_stability(lr, *_graded_sample(0.0), n_bootstrap=8, random_state=0, n_explain=100)
+    noisy = importance_stability(lr, *_graded_sample(0.4), n_bootstrap=8, random_state=0, n_explain=100)
+    assert clean["spearman"] > noisy["spearman"] + 0.2 and clean["kendall"] > noisy["kendall"]
+    assert clean["spearman"] > 0.9
+    assert clean["importances"].shape == (8, 5) and clean["output"] == "log-odds"
+    assert clean["share_mean"].sum() == pytest.approx(1.0)
+    assert clean["share_mean"].idxmax() == "slope" and (clean["share_std"] >= 0).all()
+
+
+def test_stability_with_a_callable_matches_the_cloned_estimator():
+    X, y = _graded_sample(0.2)
+    lr = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    seen: list[np.ndarray] = []
+
+    def make_and_fit(idx: np.ndarray) -> Pipeline:
+        seen.append(idx)
+        return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X.iloc[idx], y[idx])
+
+    a = importance_stability(make_and_fit, X, y, n_bootstrap=4, random_state=7, n_explain=50)
+    b = importance_stability(lr, X, y, n_bootstrap=4, random_state=7, n_explain=50)
+    assert len(seen) == 4 and all(len(i) == len(X) and y[i].sum() == y.sum() for i in seen)  # stratified
+    assert a["spearman"] == b["spearman"] and a["kendall"] == b["kendall"]
+    pd.testing.assert_frame_equal(a["importances"], b["importances"])
+
+
+@pytest.mark.parametrize("kind", ["beeswarm", "bar"])
+def test_summary_plot_is_written_atomically(kind, fitted, sample, tmp_path: Path):
+    X, _ = sample
+    path = plot_shap_summary(fitted["gbdt"], X, tmp_path / "out" / f"shap_{kind}.png", kind=kind, n_explain=60)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_bad_inputs_raise_model_errors(fitted, sample, tmp_path: Path):
+    X, y = sample
+    three = LogisticRegression().fit(X, np.arange(len(X)) % 3)
+    with pytest.raises(ModelError, match="binary"):
+        shap_importance(three, X, **FAST)
+    with pytest.raises(ModelError, match="DataFrame"):
+        shap_importance(fitted["gbdt"], X.to_numpy())
+    with pytest.raises(ModelError, match="plot kind"):
+        plot_shap_summary(fitted["gbdt"], X, tmp_path / "x.png", kind="violin", n_explain=10)
+    with pytest.raises(ModelError, match="two classes"):
+        importance_stability(LogisticRegression(), X, np.zeros(len(X), int))

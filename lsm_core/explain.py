@@ -1,0 +1,376 @@
+"""SHAP factor importances of fitted binary classifiers (DESIGN 4 ``shap_importance``; paper a's claim
+that better negatives give steadier explanations, measured by ``importance_stability``).
+
+Explainer and output scale by the model's LAST estimator (the preprocessing of a Pipeline is applied first):
+
+- tree (random forest, extra trees, decision tree, sklearn GBDT, LightGBM): exact ``shap.TreeExplainer``,
+  tree-path-dependent (no background: the trees' own training covers). Scale = the model's raw output:
+  log-odds for GBDT / LightGBM, probability for sklearn forests (their leaves hold class fractions).
+- linear (logistic regression): ``shap.LinearExplainer`` against the background mean; log-odds.
+- anything else (SVM, MLP, calibrated wrappers): ``shap.KernelExplainer`` on predict_proba[:, 1] of the
+  WHOLE pipeline over the original factors, with a small sampled background; probability.
+  Explaining the pipeline is the same game as explaining the final estimator on transformed features
+  with each factor's columns as one player; it never builds impossible one-hot rows (two classes hot).
+
+Tree and linear SHAP values of transformed columns are mapped back to the original factors by summing
+the SIGNED values of a factor's columns per row, then |.|, then the mean over rows. Shapley values add
+over players, so that signed sum is the factor's contribution to the row's output (for a linear model
+exactly the grouped SHAP value); summing |SHAP| of the one-hot columns instead would count the coupled
+dummies (one turns on, the others off) several times and inflate factors with many classes.
+
+Scales differ between kinds, so importances are compared across models as rankings or as shares
+(``importance_shares``: importance / sum, unitless), never as raw magnitudes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse
+from scipy.stats import kendalltau, spearmanr
+
+from lsm_core.errors import ModelError
+
+
+def _shap() -> Any:
+    """The shap module, imported on first use (it takes seconds and pulls matplotlib)."""
+    with warnings.catch_warnings():
+        # shap 0.51's colour maps call Colormap.set_bad/set_over/set_under, which matplotlib marks as
+        # pending deprecation at import time; nothing we can fix here
+        warnings.filterwarnings("ignore", r"The set_(bad|over|under) function", PendingDeprecationWarning)
+        import shap
+    return shap
+
+
+@dataclass(frozen=True)
+class ShapValues:
+    """Signed SHAP values of explained rows per original factor, in the units named by ``output``."""
+
+    values: pd.DataFrame  # rows x factors, model-output units (log-odds or probability)
+    data: pd.DataFrame  # the explained rows, original factor values
+    base_value: float  # expected model output (same units); values.sum(axis=1) + base_value = output
+    output: str  # "log-odds" or "probability"
+    explainer: str  # "tree", "linear" or "kernel"
+
+    def importance(self) -> pd.Series:
+        """Mean |SHAP| per factor (output units), sorted descending."""
+        imp = self.values.abs().mean(axis=0).sort_values(ascending=False, kind="stable")
+        imp.name, imp.index.name = "mean_abs_shap", "factor"
+        imp.attrs = {"output": self.output, "explainer": self.explainer}
+        return imp
+
+
+def importance_shares(importance: pd.Series) -> pd.Series:
+    """Importances normalised to sum 1 (unitless), comparable across output scales."""
+    total = float(importance.sum())
+    shares = importance / total if total > 0 else importance * np.nan
+    return shares.rename("share")
+
+
+def shap_values_for_plot(
+    model: Any,
+    X: pd.DataFrame,
+    *,
+    background: pd.DataFrame | None = None,
+    n_background: int = 100,
+    n_explain: int | None = 500,
+    random_state: int = 0,
+    agnostic_explain: int | None = 200,
+    agnostic_background: int = 20,
+    agnostic_samples: int | str = 512,
+) -> ShapValues:
+    """SHAP values of up to ``n_explain`` rows of ``X`` (seeded sample) per original factor of a fitted model.
+
+    ``background`` (default: ``n_background`` rows sampled from ``X``) is the reference for the linear and
+    kernel explainers (trees use their own training covers). The kernel explainer costs
+    rows x coalitions x background predictions, so it explains at most ``agnostic_explain`` of the rows against
+    ``agnostic_background`` background rows with ``agnostic_samples`` coalitions per row (all coalitions when
+    2^factors - 2 <= that, i.e. up to 9 factors at 512; an SVM on 16 factors then takes about a minute).
+    """
+    if not isinstance(X, pd.DataFrame) or X.empty:
+        raise ModelError("X must be a non-empty DataFrame of conditioning factors")
+    rng = np.random.default_rng(random_state)
+    data = _sample_rows(X, n_explain, rng)
+    bg = _sample_rows(X if background is None else background[list(X.columns)], n_background, rng)
+    pre, est = _split(model)
+    classes = list(getattr(est, "classes_", [0, 1]))
+    if len(classes) != 2:
+        raise ModelError(f"SHAP importance needs a binary classifier, got classes {classes}")
+    # explained: classes_[1], sklearn's positive class (the landslide label 1 of 0/1 samples)
+    kind, output = _kind(est)
+    if kind == "kernel":
+        data = data.iloc[:agnostic_explain]  # already a random sample of X
+        values, base = _kernel_shap(model, data, bg.iloc[:agnostic_background], agnostic_samples, random_state)
+        return ShapValues(values, data, base, output, kind)
+
+    shap, z = _shap(), _transform(pre, data)
+    if kind == "tree":
+        explainer = shap.TreeExplainer(est)
+    else:
+        zbg = _transform(pre, bg)
+        explainer = shap.LinearExplainer(est, shap.maskers.Independent(zbg, max_samples=len(zbg)))
+    # the call API (not .shap_values) keeps one array layout for LightGBM, without shap's layout warning
+    explanation = explainer(z)
+    raw, base = np.asarray(explanation.values), np.asarray(explanation.base_values)
+    if raw.ndim == 3:  # forests give one slice per class
+        raw, base = raw[..., 1], base[..., 1]
+    base_value = float(np.ravel(base)[0])  # the same for every row
+
+    factors = _factor_of_columns(pre, list(X.columns), raw.shape[1])
+    grouping = pd.get_dummies(pd.Categorical(factors, categories=list(X.columns))).to_numpy(float)
+    values = pd.DataFrame(raw @ grouping, index=data.index, columns=list(X.columns))
+    return ShapValues(values, data, base_value, output, kind)
+
+
+def shap_importance(
+    model: Any,
+    X: pd.DataFrame,
+    *,
+    background: pd.DataFrame | None = None,
+    n_background: int = 100,
+    n_explain: int | None = 500,
+    random_state: int = 0,
+    **kwargs: Any,
+) -> pd.Series:
+    """Mean |SHAP| per original factor (log-odds or probability, see ``.attrs["output"]``), sorted descending."""
+    return shap_values_for_plot(
+        model, X, background=background, n_background=n_background, n_explain=n_explain,
+        random_state=random_state, **kwargs,
+    ).importance()
+
+
+def plot_shap_values(sv: ShapValues, path: str | Path, *, kind: str = "beeswarm", max_display: int = 20,
+                     title: str | None = None) -> Path:
+    """Summary plot (``beeswarm`` or ``bar``) of SHAP values, written atomically to ``path`` (format from suffix)."""
+    # Figure + Agg canvas (not pyplot): no global state, safe in threads and headless runs
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from lsm_core.io import atomic_path
+
+    if kind not in ("beeswarm", "bar"):
+        raise ModelError(f"plot kind must be 'beeswarm' or 'bar', got {kind!r}")
+    order = list(sv.importance().index[:max_display])[::-1]  # most important on top
+    fig = Figure(figsize=(7, 1.2 + 0.4 * len(order)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if kind == "bar":
+        ax.barh(order, sv.importance()[order], color="tab:blue")
+        ax.set_xlabel(f"mean |SHAP value| ({sv.output})")
+    else:
+        jitter = np.random.default_rng(0)  # fixed: the same values always give the same picture
+        for i, f in enumerate(order):
+            v, x = sv.values[f].to_numpy(), sv.data[f].to_numpy(float)
+            lo, hi = np.nanpercentile(x, [5, 95]) if np.isfinite(x).any() else (0.0, 1.0)
+            colour = np.clip((x - lo) / (hi - lo), 0, 1) if hi > lo else np.full_like(x, 0.5)
+            pts = ax.scatter(v, i + jitter.uniform(-0.3, 0.3, len(v)), c=colour, cmap="coolwarm", vmin=0, vmax=1,
+                             s=8, alpha=0.8, linewidths=0)
+        ax.set_yticks(range(len(order)), order)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_xlabel(f"SHAP value ({sv.output})")
+        bar = fig.colorbar(pts, ax=ax, ticks=[0, 1], pad=0.01)
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("factor value")
+    ax.set_title(title or f"SHAP summary ({sv.explainer} explainer, {len(sv.data)} rows)")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    return path
+
+
+def plot_shap_summary(model: Any, X: pd.DataFrame, path: str | Path, *, kind: str = "beeswarm",
+                      title: str | None = None, **kwargs: Any) -> Path:
+    """Compute SHAP values (``shap_values_for_plot`` keywords) and write their summary plot to ``path``."""
+    return plot_shap_values(shap_values_for_plot(model, X, **kwargs), path, kind=kind, title=title)
+
+
+def importance_stability(
+    make_and_fit: Callable[[np.ndarray], Any] | Any,
+    X: pd.DataFrame,
+    y: Sequence[int] | np.ndarray,
+    *,
+    n_bootstrap: int = 10,
+    random_state: int = 0,
+    n_explain: int | None = 200,
+    n_background: int = 100,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Rank stability of SHAP importances over ``n_bootstrap`` refits on class-stratified bootstrap resamples.
+
+    ``make_and_fit(indices)`` returns a model fitted on ``X.iloc[indices]``; an sklearn estimator is cloned and
+    fitted instead. Every refit is explained on the same rows and background. Returns ``spearman`` and
+    ``kendall`` (mean pairwise rank correlation of the importances, -1..1, higher = steadier),
+    ``share_mean`` / ``share_std`` per factor (unitless), ``importances`` (refit x factor) and ``output``.
+    """
+    if n_bootstrap < 2:
+        raise ModelError(f"n_bootstrap must be >= 2 to compare rankings, got {n_bootstrap}")
+    y = np.asarray(y)
+    if len(y) != len(X) or len(np.unique(y)) != 2:
+        raise ModelError("y must hold two classes and one label per row of X")
+    rng = np.random.default_rng(random_state)
+    explain = _sample_rows(X, n_explain, rng)
+    bg = _sample_rows(X, n_background, rng)
+    if hasattr(make_and_fit, "fit") and hasattr(make_and_fit, "get_params"):
+        from sklearn.base import clone
+
+        estimator = make_and_fit
+        make_and_fit = lambda idx: clone(estimator).fit(X.iloc[idx], y[idx])  # noqa: E731
+
+    rows, output = [], ""
+    for _ in range(n_bootstrap):
+        # stratified: every resample keeps the class counts, so refits differ in the rows drawn, not the balance
+        idx = np.sort(np.concatenate([rng.choice(c, len(c)) for c in (np.flatnonzero(y == k) for k in np.unique(y))]))
+        imp = shap_importance(make_and_fit(idx), explain, background=bg, n_background=len(bg), n_explain=None,
+                              random_state=random_state, **kwargs)
+        rows.append(imp.reindex(X.columns))
+        output = imp.attrs["output"]
+    imps = pd.DataFrame(rows, index=pd.RangeIndex(n_bootstrap, name="bootstrap"))
+    shares = imps.div(imps.sum(axis=1), axis=0)
+    rho, tau = [], []
+    for a, b in combinations(imps.to_numpy(), 2):
+        if np.ptp(a) > 0 and np.ptp(b) > 0:  # a constant ranking has no rank correlation (scipy would warn)
+            rho.append(spearmanr(a, b).statistic)
+            tau.append(kendalltau(a, b).statistic)
+    return {
+        "spearman": float(np.mean(rho)) if rho else float("nan"),
+        "kendall": float(np.mean(tau)) if tau else float("nan"),
+        "share_mean": shares.mean(axis=0).rename("share_mean"),
+        "share_std": shares.std(axis=0, ddof=1).rename("share_std"),
+        "importances": imps,
+        "output": output,
+        "n_bootstrap": n_bootstrap,
+    }
+
+
+# --- helpers ---
+
+def _sample_rows(df: pd.DataFrame, n: int | None, rng: np.random.Generator) -> pd.DataFrame:
+    """At most ``n`` rows of ``df`` drawn without replacement, in their original order."""
+    if n is None or n >= len(df):
+        return df
+    return df.iloc[np.sort(rng.choice(len(df), n, replace=False))]
+
+
+def _split(model: Any) -> tuple[Any | None, Any]:
+    """(preprocessing or None, final estimator) of a Pipeline or a bare estimator."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        return (model[:-1] if len(model.steps) > 1 else None), model.steps[-1][1]
+    return None, model
+
+
+def _kind(est: Any) -> tuple[str, str]:
+    """(explainer, output scale) for the final estimator: tree, linear or kernel (model-agnostic)."""
+    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+    if isinstance(est, (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, ExtraTreeClassifier)):
+        return "tree", "probability"  # leaves hold class fractions, averaged over the trees
+    if isinstance(est, GradientBoostingClassifier) or type(est).__module__.startswith("lightgbm"):
+        return "tree", "log-odds"  # boosted raw scores
+    if isinstance(est, (LogisticRegression, LogisticRegressionCV)):
+        return "linear", "log-odds"
+    return "kernel", "probability"
+
+
+def _transform(pre: Any | None, df: pd.DataFrame) -> Any:
+    """Rows as the final estimator sees them (dense; a DataFrame stays one so feature names stay consistent)."""
+    z = df if pre is None else pre.transform(df)
+    return z.toarray() if scipy.sparse.issparse(z) else z
+
+
+def _kernel_shap(model: Any, data: pd.DataFrame, bg: pd.DataFrame, nsamples: int | str,
+                 seed: int) -> tuple[pd.DataFrame, float]:
+    """Kernel SHAP of predict_proba[:, 1] over the original factors: (values, base value), probability."""
+    if not hasattr(model, "predict_proba"):
+        raise ModelError(f"{type(model).__name__} has no predict_proba to explain")
+    columns, dtypes = list(data.columns), data.dtypes.to_dict()
+    named = hasattr(model, "feature_names_in_")  # pass names only to models fitted with them (sklearn warns)
+
+    def proba(a: np.ndarray) -> np.ndarray:
+        rows = pd.DataFrame(a, columns=columns).astype(dtypes)  # background rows keep codes valid
+        return model.predict_proba(rows if named else rows.to_numpy())[:, 1]
+
+    shap = _shap()
+    # KernelExplainer enumerates all coalitions when 2^p - 2 <= nsamples (deterministic); otherwise it samples
+    # from numpy's global RNG, so seed it and restore the caller's state afterwards
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        explainer = shap.KernelExplainer(proba, bg.to_numpy(float))
+        # l1_reg=False: keep every factor (the default num_features(10) would zero all but ten)
+        raw = explainer.shap_values(data.to_numpy(float), nsamples=nsamples, l1_reg=False, silent=True)
+    finally:
+        np.random.set_state(state)
+    return pd.DataFrame(np.asarray(raw), index=data.index, columns=columns), float(explainer.expected_value)
+
+
+def _factor_of_columns(pre: Any | None, factors: list[str], n_out: int) -> list[str]:
+    """The original factor behind each transformed column (one-hot columns share their factor)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    steps = [s for _, s in pre.steps] if isinstance(pre, Pipeline) else [pre]
+    cts = [s for s in steps if isinstance(s, ColumnTransformer)]
+    if pre is None:
+        mapped = factors
+    elif len(cts) == 1 and sum(s.stop - s.start for s in cts[0].output_indices_.values()) == n_out:
+        # the other steps (a row check before, column-wise steps after) keep the width, so the CT's order holds;
+        # the CT may reorder (categorical columns first), so never assume the input order
+        mapped = _ct_factors(cts[0], factors)
+    elif n_out == len(factors) and not cts:
+        mapped = factors  # column-wise steps such as a scaler
+    else:
+        names = [str(n).split("__", 1)[-1] for n in pre.get_feature_names_out(factors)]
+        mapped = [_prefix_factor(n, factors) for n in names]
+    if len(mapped) != n_out:
+        raise ModelError(f"cannot map {n_out} transformed columns back to the factors {factors}")
+    return mapped
+
+
+def _ct_factors(ct: Any, factors: list[str]) -> list[str]:
+    """Factor per output column of a fitted ColumnTransformer, from each transformer's input columns."""
+    mapped = [""] * sum(s.stop - s.start for s in ct.output_indices_.values())
+    for name, trans, cols in ct.transformers_:
+        out = ct.output_indices_.get(name, slice(0, 0))
+        width = out.stop - out.start
+        if width == 0 or trans == "drop":
+            continue
+        cols = _as_names(cols, factors)
+        if len(cols) == 1:
+            block = cols * width
+        elif width == len(cols):
+            block = cols
+        else:  # an encoder that widens several columns: one-hot names are "<factor>_<class>"
+            block = [_prefix_factor(str(n), cols) for n in trans.get_feature_names_out(cols)]
+        mapped[out] = block
+    return mapped
+
+
+def _as_names(spec: Any, factors: list[str]) -> list[str]:
+    """A ColumnTransformer column spec (names, positions, mask or slice) as factor names."""
+    if isinstance(spec, (str, int, np.integer)):
+        spec = [spec]
+    if isinstance(spec, slice):
+        return factors[spec]
+    spec = list(spec)
+    if spec and all(isinstance(s, (bool, np.bool_)) for s in spec):
+        return [f for f, keep in zip(factors, spec, strict=True) if keep]
+    return [factors[s] if isinstance(s, (int, np.integer)) else str(s) for s in spec]
+
+
+def _prefix_factor(name: str, factors: list[str]) -> str:
+    """The longest factor that ``name`` is or starts with (``<factor>_...``)."""
+    hits = [f for f in factors if name == f or name.startswith(f"{f}_")]
+    if not hits:
+        raise ModelError(f"transformed column {name!r} matches none of the factors {factors}")
+    return max(hits, key=len)
