@@ -19,7 +19,7 @@ from pydantic import Field
 from lsm_assets.partitions import area_of, period_of
 from lsm_assets.resources import LsmPaths, default_data_root
 from lsm_core.grid import AreaGrid
-from lsm_core.io import RasterArray, RasterFile, atomic_path, write_text, write_vector
+from lsm_core.io import RasterArray, RasterFile, write_table, write_text, write_vector
 
 
 class _WarehouseIOManager(dg.ConfigurableIOManager):
@@ -92,8 +92,7 @@ class TableIOManager(_WarehouseIOManager):
         if isinstance(obj, gpd.GeoDataFrame):
             write_vector(path, obj)
         else:
-            with atomic_path(path) as tmp:
-                obj.to_parquet(tmp, index=False)
+            write_table(path, obj)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "rows": len(obj)})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:

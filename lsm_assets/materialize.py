@@ -13,7 +13,7 @@ from lsm_assets.registry import Registration
 
 def resources_for(data_root: str | Path) -> dict:
     """The Definitions' resources, pointed at ``data_root``."""
-    from lsm_assets.io_managers import CogIOManager, TableIOManager, GridIOManager
+    from lsm_assets.io_managers import CogIOManager, GridIOManager, TableIOManager
     from lsm_assets.resources import DuckDBCatalog, LsmPaths
 
     root = str(data_root)

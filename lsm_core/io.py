@@ -294,3 +294,10 @@ class RasterArray:
         """Write as a COG (atomic) and return the file."""
         write_raster(path, self.data, self.grid, self.names, dtype=self.dtype, nodata=self.nodata)
         return RasterFile(path)
+
+
+def write_table(path: str | Path, df) -> Path:
+    """Write a plain pandas DataFrame as Parquet atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return Path(path)

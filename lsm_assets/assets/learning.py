@@ -4,15 +4,19 @@ import json
 
 import dagster as dg
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from lsm_assets.partitions import area_of, area_period_partitions, period_of
-from lsm_assets.resources import LsmPaths
-from lsm_core import sampling
+from lsm_assets.resources import DuckDBCatalog, LsmPaths
+from lsm_core import catalog, experiment, explain, sampling
 from lsm_core.area import period_bounds
-from lsm_core.inventory import events_before
-from lsm_core.io import RasterFile
+from lsm_core.inventory import events_after, events_before
+from lsm_core.io import RasterFile, write_table
+from lsm_core.models import MODEL_NAMES, load_model, make_model
+from lsm_core.plots import plot_roc_curves
+from lsm_core.stack import categorical_bands
 
 TABLE = {"partitions_def": area_period_partitions, "io_manager_key": "table_io_manager", "group_name": "learning"}
 STRATEGIES = ("random", "buffer", "insar_pu")
@@ -90,3 +94,131 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
         sets.append(df)
     context.add_output_metadata(meta)
     return _points(pd.concat(sets, ignore_index=True), factor_stack.grid.crs)
+
+
+class TrainingConfig(dg.Config):
+    models: list[str] = Field(list(MODEL_NAMES), description="Models to train: " + ", ".join(MODEL_NAMES) + ".")
+    strategies: list[str] = Field(list(STRATEGIES), description="Negative strategies to train on.")
+    max_samples_per_class: int = Field(2000, description="Training pixels per class (drawn uniformly, seeded); the "
+                                       "published experiments use a few thousand.")
+    spatial_cv_folds: int = Field(5, description="k of the k-means spatial cross-validation.")
+    spatial_cv_repeats: int = Field(1, description="Repetitions of the spatial cross-validation.")
+    seed: int = Field(0, description="Seed of subsampling, splits, folds and models.")
+
+
+class ComparisonConfig(dg.Config):
+    area_sample: int = Field(20_000, description="Uniform pixels standing for the whole area in the prediction-rate "
+                             "AUC.")
+    seed: int = Field(0, description="Seed of the area sample.")
+
+
+class ShapConfig(dg.Config):
+    models: list[str] = Field(list(MODEL_NAMES), description="Models to explain.")
+    n_explain: int = Field(300, description="Rows explained per model (tree/linear explainers).")
+    stability_model: str = Field("lightgbm", description="Model refitted on bootstrap resamples to measure how "
+                                 "steady the importance ranking is for each strategy.")
+    n_bootstrap: int = Field(5, description="Bootstrap refits for the ranking stability.")
+    seed: int = Field(0, description="Seed of rows explained and bootstrap draws.")
+
+
+def _tables(positive_samples: gpd.GeoDataFrame, negative_samples: gpd.GeoDataFrame, strategy: str, n: int,
+            seed: int) -> pd.DataFrame:
+    return experiment.training_table(positive_samples.drop(columns="geometry"),
+                                     negative_samples.drop(columns="geometry"), strategy, max_per_class=n, seed=seed)
+
+
+@dg.asset(description="Six models x three negative strategies, tuned on a 60/20/20 split and scored by spatial "
+          "cross-validation; model files with library versions, metrics in DuckDB.", kinds={"sklearn", "duckdb"},
+          **TABLE)
+def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, paths: LsmPaths,
+                   lsm_catalog: DuckDBCatalog, factor_stack: RasterFile, positive_samples: gpd.GeoDataFrame,
+                   negative_samples: gpd.GeoDataFrame) -> pd.DataFrame:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    model_dir = paths.output_path("trained_models", area, period, "parquet").with_suffix("")
+    rows, folds, preds = [], [], []
+    for strategy in config.strategies:
+        table = _tables(positive_samples, negative_samples, strategy, config.max_samples_per_class, config.seed)
+        res = experiment.run_strategy(table, strategy, factor_stack.names, categorical_bands(factor_stack.path),
+                                      config.models, model_dir, n_splits=config.spatial_cv_folds,
+                                      n_repeats=config.spatial_cv_repeats, seed=config.seed)
+        rows += res.rows
+        folds += res.folds
+        preds += res.test_predictions
+    table = pd.DataFrame(rows)
+    write_table(model_dir / "spatial_cv_folds.parquet", pd.concat(folds, ignore_index=True))
+    write_table(model_dir / "test_predictions.parquet", pd.concat(preds, ignore_index=True))
+    with lsm_catalog.connect() as con:
+        catalog.replace_partition_rows(con, "trained_models", table, area, period)
+    best = experiment.select_model(table)
+    context.add_output_metadata({"models": len(table), "map_model": f"{best['strategy']}/{best['model']}",
+                                 "map_model_spatial_cv_auc": float(best["spatial_cv_auc"])})
+    return table
+
+
+@dg.asset(description="Models x strategies for both protocols (random split, spatial CV), ROC curves, and the "
+          "prediction-rate AUC of every model on the events dated after the period end.", kinds={"duckdb"}, **TABLE)
+def model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig, paths: LsmPaths,
+                     lsm_catalog: DuckDBCatalog, trained_models: pd.DataFrame, factor_stack: RasterFile,
+                     landslide_inventory: gpd.GeoDataFrame) -> pd.DataFrame:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    _, period_end = period_bounds(period)
+    later = events_after(landslide_inventory, period_end)
+    area_px = sampling.random_negatives(factor_stack, landslide_inventory.iloc[:0], config.area_sample,
+                                        seed=config.seed)
+    later_px = (sampling.positive_samples(later, factor_stack, later["event_date"].max()) if len(later)
+                else area_px.iloc[:0])
+    table = trained_models.copy()
+    table["prediction_rate_auc"] = [
+        experiment.prediction_rate_auc(*(m.predict_proba(px[meta["feature_names"]])[:, 1] for px in (later_px, area_px)))
+        if len(later_px) else float("nan")
+        for m, meta in (load_model(p) for p in table["model_path"])]
+    table["later_events"] = len(later)
+    model_dir = paths.output_path("trained_models", area, period, "parquet").with_suffix("")
+    plot = plot_roc_curves(pd.read_parquet(model_dir / "test_predictions.parquet"),
+                           paths.output_path("model_comparison", area, period, "png"))
+    with lsm_catalog.connect() as con:
+        catalog.replace_partition_rows(con, "model_comparison", table, area, period)
+    cols = ["strategy", "model", "test_auc", "test_oa", "test_kappa", "spatial_cv_auc", "prediction_rate_auc"]
+    context.add_output_metadata({"later_events": len(later), "roc_plot": dg.MetadataValue.path(str(plot)),
+                                 "table": dg.MetadataValue.md(table[cols].round(3).to_markdown(index=False))})
+    return table
+
+
+@dg.asset(description="Mean |SHAP| per factor for every model and strategy, a summary plot of the mapped model, and "
+          "the rank stability of the importances over bootstrap refits per strategy.", kinds={"shap", "duckdb"},
+          **TABLE)
+def shap_importance(context: dg.AssetExecutionContext, config: ShapConfig, paths: LsmPaths,
+                    lsm_catalog: DuckDBCatalog, trained_models: pd.DataFrame, positive_samples: gpd.GeoDataFrame,
+                    negative_samples: gpd.GeoDataFrame) -> pd.DataFrame:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    best = experiment.select_model(trained_models)
+    rows, stability = [], {}
+    for strategy, group in trained_models.groupby("strategy", sort=True):
+        n_rows = int(group["n_train_rows"].iloc[0]) // 2
+        table = _tables(positive_samples, negative_samples, strategy, n_rows, config.seed)
+        for _, r in group[group["model"].isin(config.models)].iterrows():
+            model, meta = load_model(r["model_path"])
+            X = table[meta["metadata"]["feature_names"]]
+            imp = explain.shap_importance(model, X, n_explain=config.n_explain, random_state=config.seed)
+            rows += [{"strategy": strategy, "model": r["model"], "factor": f, "mean_abs_shap": float(v),
+                      "share": float(s), "output": imp.attrs["output"]}
+                     for (f, v), s in zip(imp.items(), explain.importance_shares(imp), strict=True)]
+            if r["model"] == best["model"]:
+                explain.plot_shap_summary(model, X, paths.output_path("shap_importance", area, period, "png").with_name(
+                    f"{period}__{strategy}__{r['model']}.png"), n_explain=config.n_explain, random_state=config.seed)
+        stab_row = group[group["model"] == config.stability_model]
+        if len(stab_row):
+            params = json.loads(stab_row["best_params"].iloc[0])
+            est = make_model(config.stability_model, params=params, random_state=config.seed,
+                             categorical=load_model(stab_row["model_path"].iloc[0])[1]["metadata"]["categorical"])
+            X = table[json.loads(stab_row["features"].iloc[0])]
+            st = explain.importance_stability(est, X, table["label"].to_numpy(), n_bootstrap=config.n_bootstrap,
+                                              random_state=config.seed)
+            stability[strategy] = {"spearman": st["spearman"], "kendall": st["kendall"]}
+    out = pd.DataFrame(rows)
+    out["rank_stability_spearman"] = out["strategy"].map(lambda s: stability.get(s, {}).get("spearman", np.nan))
+    with lsm_catalog.connect() as con:
+        catalog.replace_partition_rows(con, "shap_importance", out, area, period)
+    context.add_output_metadata({f"stability_{s}": round(v["spearman"], 3) for s, v in stability.items()} |
+                                {"explained_models": int(out.groupby(["strategy", "model"]).ngroups)})
+    return out

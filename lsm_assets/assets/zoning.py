@@ -1,0 +1,179 @@
+"""Susceptibility map, adaptive JS threshold, prone areas and their evaluation (DESIGN 4, zoning rows)."""
+
+import json
+
+import dagster as dg
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from lsm_assets.partitions import area_of, area_period_partitions, period_of
+from lsm_assets.resources import DuckDBCatalog, LsmPaths
+from lsm_core import catalog, contingency, evaluation, predict, prone, threshold
+from lsm_core.area import period_bounds
+from lsm_core.experiment import select_model
+from lsm_core.inventory import events_after
+from lsm_core.io import RasterFile, write_text
+from lsm_core.models import load_model
+
+COG = {"partitions_def": area_period_partitions, "io_manager_key": "cog_io_manager", "group_name": "zoning",
+       "kinds": {"cog"}}
+TABLE = {"partitions_def": area_period_partitions, "io_manager_key": "table_io_manager", "group_name": "zoning",
+         "kinds": {"duckdb"}}
+
+
+class SusceptibilityConfig(dg.Config):
+    model: str = Field("auto", description="'auto' = the insar_pu model with the best spatial-CV AUC, or "
+                       "'<strategy>/<model>', e.g. 'random/gbdt'.")
+    scheduler_address: str | None = Field(None, description="Address of an existing dask.distributed scheduler "
+                                          "(national areas on many machines); None starts a local cluster; "
+                                          "'serial' runs in-process.")
+    block: int = Field(512, description="Window size in pixels (multiple of 16).")
+
+
+class ThresholdConfig(dg.Config):
+    weighting: str = Field("equal", description="Factor weights: equal, importance (mean |SHAP| of the mapped "
+                           "model) or expert (expert_ranking).")
+    expert_ranking: list[str] = Field([], description="Factors from most to least important (weighting=expert).")
+    factors: list[str] = Field([], description="Factors compared by JS (default: every band of the stack).")
+    n_bins: int = Field(32, description="Equal-width bins of continuous factors.")
+    step_pct: float = Field(1.0, description="Threshold step in percent (t = step .. 100 - step).")
+
+
+class ProneConfig(dg.Config):
+    opening_radius_px: int = Field(1, description="Radius of the morphological opening (removes specks), pixels.")
+    closing_radius_px: int = Field(1, description="Radius of the morphological closing (fills holes), pixels.")
+    min_area_m2: float = Field(prone.DEFAULT_MIN_AREA_M2, description="Clusters smaller than this are removed, m2.")
+
+
+def _sidecar(path) -> dict:
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+@dg.asset(description="Landslide probability (0..1) of every valid pixel from the selected model, mapped window by "
+          "window on Dask.", **COG)
+def susceptibility_map(context: dg.AssetExecutionContext, config: SusceptibilityConfig, paths: LsmPaths,
+                       trained_models: pd.DataFrame, factor_stack: RasterFile) -> RasterFile:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    row = select_model(trained_models, config.model)
+    model, meta = load_model(row["model_path"])
+    out = paths.output_path("susceptibility_map", area, period, "tif")
+    info = predict.predict_map(model, factor_stack.path, out, feature_names=meta["feature_names"], block=config.block,
+                               scheduler_address=config.scheduler_address)
+    write_text(out.with_suffix(".json"), json.dumps({"model": row["model"], "strategy": row["strategy"],
+                                                     "model_path": row["model_path"]}))
+    context.add_output_metadata({"model": f"{row['strategy']}/{row['model']}", "valid_pixels": info["valid_pixels"],
+                                 "mean_probability": info["mean_probability"], "seconds": info["seconds"],
+                                 "scheduler": str(info["scheduler"])})
+    return RasterFile(out)
+
+
+@dg.asset(description="The D(t) curve for t = 1..99 %, its argmin t* (the adaptive threshold) and the weights.",
+          **TABLE)
+def js_threshold(context: dg.AssetExecutionContext, config: ThresholdConfig, paths: LsmPaths,
+                 lsm_catalog: DuckDBCatalog, susceptibility_map: RasterFile, factor_stack: RasterFile,
+                 positive_samples: gpd.GeoDataFrame, shap_importance: pd.DataFrame) -> pd.DataFrame:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    names = config.factors or factor_stack.names
+    used = _sidecar(susceptibility_map.path)
+    imp = shap_importance[(shap_importance["model"] == used["model"]) &
+                          (shap_importance["strategy"] == used["strategy"])].set_index("factor")["mean_abs_shap"]
+    weights = threshold.weights_from(config.weighting, len(names),
+                                     importances=imp.reindex(names).fillna(0).to_numpy()
+                                     if config.weighting == "importance" else None,
+                                     expert_ranks=[config.expert_ranking.index(n) + 1 for n in names]
+                                     if config.weighting == "expert" else None)
+    steps = np.arange(config.step_pct, 100.0, config.step_pct)
+    curve = threshold.js_threshold_for_rasters(susceptibility_map.path, factor_stack.path,
+                                               positive_samples[names].to_numpy(), factor_names=names,
+                                               weights=weights, n_bins=config.n_bins, thresholds_pct=steps)
+    plot = threshold.plot_js_curve(curve, paths.output_path("js_threshold", area, period, "png"))
+    table = pd.DataFrame({"threshold_pct": curve.thresholds_pct, "d": curve.d, "n_pixels_above": curve.n_pixels_above,
+                          "is_argmin": curve.thresholds_pct == curve.t_star_pct})
+    for i, n in enumerate(curve.factor_names):
+        table[f"js_{n}"] = curve.js_per_factor[:, i]
+    summary = pd.DataFrame([{"t_star_pct": curve.t_star_pct, "d_min": float(np.nanmin(curve.d)),
+                             "weighting": config.weighting, "model": f"{used['strategy']}/{used['model']}",
+                             "weights": json.dumps(dict(zip(names, map(float, curve.weights), strict=True))),
+                             "n_positive": curve.n_positive}])
+    with lsm_catalog.connect() as con:
+        catalog.replace_partition_rows(con, "js_threshold", summary, area, period)
+    context.add_output_metadata({"t_star_pct": curve.t_star_pct, "d_min": float(np.nanmin(curve.d)),
+                                 "weighting": config.weighting, "plot": dg.MetadataValue.path(str(plot))})
+    return table
+
+
+def _t_star(js_threshold: pd.DataFrame) -> float:
+    return float(js_threshold.loc[js_threshold["is_argmin"], "threshold_pct"].iloc[0]) / 100.0
+
+
+@dg.asset(description="Landslide-prone areas: probability >= t*, opened, closed, small clusters removed; 0/1 COG "
+          "and GeoPackage polygons (id, area, mean probability, mean |v|).", **COG)
+def prone_areas(context: dg.AssetExecutionContext, config: ProneConfig, paths: LsmPaths,
+                susceptibility_map: RasterFile, js_threshold: pd.DataFrame, deformation_rate: RasterFile) -> RasterFile:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    out = paths.output_path("prone_areas", area, period, "tif")
+    info = prone.prone_areas(susceptibility_map.path, _t_star(js_threshold), out, out.with_suffix(".gpkg"),
+                             opening_radius_px=config.opening_radius_px, closing_radius_px=config.closing_radius_px,
+                             min_area_m2=config.min_area_m2, velocity_path=deformation_rate.path,
+                             expected_grid=susceptibility_map.grid)
+    context.add_output_metadata({"threshold": info["threshold"], "polygons": info["n_polygons"],
+                                 "prone_share": info["prone_share"], "prone_area_km2": info["prone_area_m2"] / 1e6,
+                                 "gpkg": dg.MetadataValue.path(info["gpkg"])})
+    return RasterFile(out)
+
+
+@dg.asset(description="TA, POR, LOR and prediction-rate AUC for the adaptive threshold, a fixed 50 % threshold and "
+          "natural breaks, stamped with the inventory state; appended to a history table.", **TABLE)
+def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig, paths: LsmPaths,
+                          lsm_catalog: DuckDBCatalog, susceptibility_map: RasterFile, js_threshold: pd.DataFrame,
+                          prone_areas: RasterFile, positive_samples: gpd.GeoDataFrame,
+                          landslide_inventory: gpd.GeoDataFrame) -> pd.DataFrame:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    _, period_end = period_bounds(period)
+    later = events_after(landslide_inventory, period_end)
+    with lsm_catalog.connect() as con:
+        state = catalog.inventory_state(con, area)
+    rate = evaluation.prediction_rate_curve(susceptibility_map.path, later)
+    rows = []
+    for name, t in evaluation.comparison_thresholds(susceptibility_map.path, _t_star(js_threshold)).items():
+        mask = prone_areas.path
+        if name != "adaptive_js":  # the comparison thresholds get their own prone layers beside the evaluation
+            mask = paths.output_path("prone_area_evaluation", area, period, "tif").with_name(f"{period}__{name}.tif")
+            prone.prone_areas(susceptibility_map.path, t, mask, mask.with_suffix(".gpkg"),
+                              opening_radius_px=config.opening_radius_px, closing_radius_px=config.closing_radius_px,
+                              min_area_m2=config.min_area_m2)
+        rows.append(evaluation.evaluation_row(
+            name, t, training=evaluation.training_accuracy(mask, positive_samples["row"], positive_samples["col"]),
+            occurrence=evaluation.prone_occurrence(mask, later),
+            prone_share=evaluation.mask_summary(mask)["prone_share"], prediction_rate=rate, inventory=state))
+    table = pd.DataFrame(rows).assign(area=area, period=period, evaluated_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
+    with lsm_catalog.connect() as con:
+        catalog.append_rows(con, "prone_area_evaluation", table)
+    adaptive = table.iloc[0]
+    context.add_output_metadata({"TA": float(adaptive["TA"]), "POR": float(adaptive["POR"]),
+                                 "LOR": float(adaptive["LOR"]), "later_events": int(adaptive["L"]),
+                                 "prediction_rate_auc": float(rate["auc"]), "status": str(adaptive["status"]),
+                                 "table": dg.MetadataValue.md(table[["threshold_name", "threshold", "TA", "POR", "LOR",
+                                                                     "prone_share"]].to_markdown(index=False))})
+    return table
+
+
+@dg.asset(description="Deformation class x susceptibility class pixel counts and shares, prone/not prone, and the "
+          "consistency score (share of deforming pixels in high or very high susceptibility).", **TABLE)
+def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, paths: LsmPaths,
+                                           lsm_catalog: DuckDBCatalog, deformation_rate: RasterFile,
+                                           susceptibility_map: RasterFile, prone_areas: RasterFile) -> pd.DataFrame:
+    area, period = area_of(context.partition_key), period_of(context.partition_key)
+    result = contingency.deformation_susceptibility_contingency(deformation_rate.path, susceptibility_map.path,
+                                                                prone_path=prone_areas.path)
+    plot = contingency.plot_contingency(result, paths.output_path("deformation_susceptibility_contingency", area,
+                                                                  period, "png"))
+    table = contingency.contingency_long(result)
+    with lsm_catalog.connect() as con:
+        catalog.replace_partition_rows(con, "deformation_susceptibility_contingency", table, area, period)
+    context.add_output_metadata({"consistency_score": result["consistency_score"],
+                                 "prone_consistency": result["prone_consistency"],
+                                 "deforming_pixels": result["n_deforming"], "plot": dg.MetadataValue.path(str(plot))})
+    return table
