@@ -25,8 +25,12 @@ def resources_for(data_root: str | Path) -> dict:
 
 
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Registration, data_root: str | Path,
-                    areas: Sequence[str] | None = None) -> list[dg.ExecuteInProcessResult]:
-    """Run area-only assets per area, then area x period assets per accepted (area, period)."""
+                    areas: Sequence[str] | None = None, run_config: dict | None = None,
+                    ) -> list[dg.ExecuteInProcessResult]:
+    """Run area-only assets per area, then area x period assets per accepted (area, period).
+
+    ``run_config`` ({"ops": {asset: {"config": {...}}}}) tunes the area x period runs, e.g. fewer models in tests.
+    """
     assets = list(defs.assets or [])
     area_keys = [k for a in assets for k in a.keys if a.partitions_def == study_area_partitions]
     pair_keys = [k for a in assets for k in a.keys if a.partitions_def == area_period_partitions]
@@ -39,5 +43,6 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
         for a, period in reg.pairs:
             if a == area and pair_keys:
                 results.append(dg.materialize(assets, selection=pair_keys, instance=instance, resources=resources,
-                                              partition_key=str(area_period_key(area, period))))
+                                              partition_key=str(area_period_key(area, period)),
+                                              run_config=run_config))
     return results

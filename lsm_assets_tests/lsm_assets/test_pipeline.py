@@ -14,7 +14,14 @@ from lsm_core import catalog
 from lsm_core.io import RasterFile
 from lsm_core.synthetic import generate_demo
 
-SCALE = 0.12  # ~ 100k pixels per area: the whole graph in well under a minute
+SCALE = 0.12  # ~ 100k pixels per area: the whole graph in a few minutes
+FAST_MODELS = ["logistic_regression", "random_forest", "lightgbm"]
+# the full six-model experiment runs in `make demo`; here three models keep the suite short
+RUN_CONFIG = {"ops": {
+    "trained_models": {"config": {"models": FAST_MODELS, "max_samples_per_class": 600}},
+    "shap_importance": {"config": {"models": FAST_MODELS, "n_explain": 100, "n_bootstrap": 3}},
+    "susceptibility_map": {"config": {"scheduler_address": "serial"}},
+}}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +37,7 @@ def materialized(pristine_world, tmp_path_factory):
     shutil.copytree(pristine_world, data, dirs_exist_ok=True)
     with dg.instance_for_test() as instance:
         reg = register(instance, data)
-        results = materialize_all(defs, instance, reg, data)
+        results = materialize_all(defs, instance, reg, data, run_config=RUN_CONFIG)
         yield data, instance, reg, results
 
 
@@ -71,3 +78,56 @@ def test_area_without_delivery_for_a_period_fails_clearly(materialized):
     with pytest.raises(Exception, match=f"no accepted InSAR delivery for area 'loess' and period '{missing}'"):
         dg.materialize(defs.assets, selection=["deformation_rate"], instance=instance, resources=resources_for(data),
                        partition_key=str(area_period_key("loess", missing)))
+
+
+def _hazard_at(data, area, df):
+    from lsm_core.io import RasterFile
+
+    hz = RasterFile(data / "study_areas" / area / "truth" / "hazard.tif").read()[0]
+    return float(hz[df["row"].to_numpy(), df["col"].to_numpy()].mean())
+
+
+@pytest.mark.integration
+def test_insar_pu_negatives_are_safer_than_random_ones_against_truth(materialized):
+    import geopandas as gpd
+
+    data, _, reg, _ = materialized
+    for area, period in reg.pairs:
+        neg = gpd.read_parquet(data / "warehouse" / "negative_samples" / area / f"{period}.parquet")
+        by = {s: _hazard_at(data, area, d) for s, d in neg.groupby("strategy")}
+        assert set(by) == {"random", "buffer", "insar_pu"}
+        assert by["insar_pu"] < 0.75 * by["random"], (area, period, by)
+
+
+@pytest.mark.integration
+def test_models_maps_thresholds_and_evaluation(materialized):
+    import duckdb
+    import pandas as pd
+
+    data, instance, reg, _ = materialized
+    area, period = reg.pairs[0]
+    wh = data / "warehouse"
+    comp = pd.read_parquet(wh / "model_comparison" / area / f"{period}.parquet")
+    assert len(comp) == 3 * len(FAST_MODELS) and comp["spatial_cv_auc"].between(0.5, 1).all()
+    assert comp["prediction_rate_auc"].notna().all()
+    prob = RasterFile(wh / "susceptibility_map" / area / f"{period}.tif").read()[0]
+    ok = np.isfinite(prob)
+    assert ok.mean() > 0.5 and prob[ok].min() >= 0 and prob[ok].max() <= 1
+    curve = pd.read_parquet(wh / "js_threshold" / area / f"{period}.parquet")
+    t_star = float(curve.loc[curve["is_argmin"], "threshold_pct"].iloc[0])
+    assert 1 <= t_star <= 99 and curve["d"].min() == curve.loc[curve["is_argmin"], "d"].iloc[0]
+    prone = RasterFile(wh / "prone_areas" / area / f"{period}.tif").read()[0]
+    assert set(np.unique(prone[np.isfinite(prone)])) <= {0, 1}
+    assert (wh / "prone_areas" / area / f"{period}.gpkg").exists()
+    ev = pd.read_parquet(wh / "prone_area_evaluation" / area / f"{period}.parquet")
+    assert ev["threshold_name"].tolist() == ["adaptive_js", "fixed_50", "natural_breaks_high"]
+    assert ev["TA"].between(0, 1).all() and np.allclose(ev["POR"] + ev["LOR"], 1)
+    con = duckdb.connect(str(wh / "lsm.duckdb"), read_only=True)
+    try:
+        history = con.execute("SELECT count(*) FROM prone_area_evaluation").fetchone()[0]
+        cont = con.execute("SELECT sum(count) FROM deformation_susceptibility_contingency "
+                           "WHERE area = ? AND period = ? AND \"table\" = 'susceptibility'", [area, period]).fetchone()[0]
+    finally:
+        con.close()
+    assert history == 3 * len(reg.pairs)
+    assert cont == int(ok.sum())
