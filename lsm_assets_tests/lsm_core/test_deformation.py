@@ -418,3 +418,23 @@ def test_slumgullion_speed_is_high_inside_the_kinematic_elements(tmp_path):
     print(f"Slumgullion median speed inside {med_in:.0f} mm/yr, outside {med_out:.0f} mm/yr, "
           f"ratio {med_in / med_out:.1f}; valid share {summary['valid_share']:.2f}")
     assert med_in > 5 * med_out
+
+
+def test_fitted_velocity_matches_the_synthetic_truth(demo_data, tmp_path):
+    """The karst time-series deliveries of the synthetic world give r >= 0.9 against truth/ on coherent pixels."""
+    from lsm_core.area import load_area
+    from lsm_core.delivery import load_delivery
+    from lsm_core.io import RasterFile, raster_on_grid
+
+    grid = load_area(demo_data / "study_areas" / "karst").grid
+    for folder in sorted((demo_data / "incoming" / "insar" / "karst").iterdir()):
+        delivery = load_delivery(folder)
+        assert delivery.kind == "timeseries"
+        out = tmp_path / f"{delivery.period}.tif"
+        deformation_rate(delivery, grid, out)
+        v = RasterFile(out).band("velocity_mm_yr")
+        truth = raster_on_grid(demo_data / "study_areas" / "karst" / "truth" / f"velocity_{delivery.period}.tif",
+                               grid)[0]
+        ok = np.isfinite(v) & np.isfinite(truth)
+        assert ok.mean() > 0.8
+        assert np.corrcoef(v[ok], truth[ok])[0, 1] >= 0.9
