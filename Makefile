@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/lsm demo
 
 test: $(STAMP) system-deps
+	$(BIN)/ruff check lsm_core lsm_assets lsm_assets_tests benchmarks
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)

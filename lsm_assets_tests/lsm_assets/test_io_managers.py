@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Point
 
-from lsm_assets.io_managers import CogIOManager, TableIOManager, GridIOManager
+from lsm_assets.io_managers import CogIOManager, GridIOManager, TableIOManager
 from lsm_assets.partitions import area_period_partitions, study_area_partitions
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterArray, RasterFile, write_raster

@@ -6,8 +6,7 @@ from shapely.geometry import LineString
 
 from lsm_core.errors import GridMismatchError, InputFileError
 from lsm_core.grid import AreaGrid
-from lsm_core.io import (RasterArray, RasterFile, RasterWriter, atomic_path, raster_on_grid, read_vector,
-                         write_raster)
+from lsm_core.io import RasterArray, RasterFile, RasterWriter, atomic_path, raster_on_grid, read_vector, write_raster
 
 GRID = AreaGrid.from_bounds("EPSG:32649", (400000, 2850000, 402000, 2851000), 20)  # 50 x 100
 
