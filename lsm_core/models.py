@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from lsm_core.errors import ConfigError, ModelError
+from lsm_core.io import atomic_path
 from lsm_core.spatial_cv import RepeatedSpatialKFold, _group_codes
 
 __all__ = ["DEFAULT_PARAMS", "MODEL_NAMES", "PARAM_GRIDS", "FactorCheck", "TunedModel", "check_training_data",
@@ -341,15 +340,8 @@ def library_versions() -> dict[str, str]:
 
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write through a temporary file beside ``path`` and rename it onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, open(tmp, mode) as fh:
+        write(fh)
 
 
 def sidecar_path(path: str | Path) -> Path:
