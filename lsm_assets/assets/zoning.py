@@ -14,7 +14,7 @@ from lsm_core import catalog, contingency, evaluation, predict, prone, threshold
 from lsm_core.area import period_bounds
 from lsm_core.experiment import select_model
 from lsm_core.inventory import events_after
-from lsm_core.io import RasterFile, write_text
+from lsm_core.io import RasterFile, write_table, write_text
 from lsm_core.models import load_model
 
 COG = {"partitions_def": area_period_partitions, "io_manager_key": "cog_io_manager", "group_name": "zoning",
@@ -136,6 +136,9 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     with lsm_catalog.connect() as con:
         state = catalog.inventory_state(con, area)
     rate = evaluation.prediction_rate_curve(susceptibility_map.path, later)
+    curve_path = write_table(paths.output_path("prone_area_evaluation", area, period, "parquet").with_name(
+        f"{period}__prediction_rate.parquet"), pd.DataFrame({"area_share": rate["area_share"],
+                                                            "event_share": rate["event_share"]}))
     rows = []
     for name, t in evaluation.comparison_thresholds(susceptibility_map.path, _t_star(js_threshold)).items():
         mask = prone_areas.path
@@ -155,6 +158,7 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     context.add_output_metadata({"TA": float(adaptive["TA"]), "POR": float(adaptive["POR"]),
                                  "LOR": float(adaptive["LOR"]), "later_events": int(adaptive["L"]),
                                  "prediction_rate_auc": float(rate["auc"]), "status": str(adaptive["status"]),
+                                 "prediction_rate_curve": dg.MetadataValue.path(str(curve_path)),
                                  "table": dg.MetadataValue.md(table[["threshold_name", "threshold", "TA", "POR", "LOR",
                                                                      "prone_share"]].to_markdown(index=False))})
     return table

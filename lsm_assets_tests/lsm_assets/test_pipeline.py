@@ -122,6 +122,8 @@ def test_models_maps_thresholds_and_evaluation(materialized):
     ev = pd.read_parquet(wh / "prone_area_evaluation" / area / f"{period}.parquet")
     assert ev["threshold_name"].tolist() == ["adaptive_js", "fixed_50", "natural_breaks_high"]
     assert ev["TA"].between(0, 1).all() and np.allclose(ev["POR"] + ev["LOR"], 1)
+    rate = pd.read_parquet(wh / "prone_area_evaluation" / area / f"{period}__prediction_rate.parquet")
+    assert rate["area_share"].is_monotonic_increasing and rate["event_share"].is_monotonic_increasing
     con = duckdb.connect(str(wh / "lsm.duckdb"), read_only=True)
     try:
         history = con.execute("SELECT count(*) FROM prone_area_evaluation").fetchone()[0]
