@@ -17,8 +17,17 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from lsm_core import explain
 from lsm_core.errors import ConfigError, ModelError
-from lsm_core.models import MODEL_NAMES, TunedModel, save_model, spatial_cv_scores, tune_on_validation
+from lsm_core.models import (
+    MODEL_NAMES,
+    TunedModel,
+    load_model,
+    make_model,
+    save_model,
+    spatial_cv_scores,
+    tune_on_validation,
+)
 from lsm_core.sampling import subsample_per_class
 
 METRICS = ("auc", "oa", "f1", "precision", "recall", "kappa")
@@ -101,3 +110,41 @@ def prediction_rate_auc(later_scores: np.ndarray, area_scores: np.ndarray) -> fl
     if later.size == 0:
         return float("nan")
     return float(roc_auc_score(np.r_[np.ones(later.size), np.zeros(area.size)], np.r_[later, area]))
+
+
+def prediction_rate_aucs(table: pd.DataFrame, later_pixels: pd.DataFrame, area_pixels: pd.DataFrame) -> list[float]:
+    """Prediction-rate AUC of every saved model of ``table`` on the same later events and area sample."""
+    if later_pixels.empty:
+        return [float("nan")] * len(table)
+    out = []
+    for path in table["model_path"]:
+        model, meta = load_model(path)
+        later, area = (model.predict_proba(px[meta["feature_names"]])[:, 1] for px in (later_pixels, area_pixels))
+        out.append(prediction_rate_auc(later, area))
+    return out
+
+
+def importance_rows(models: pd.DataFrame, table: pd.DataFrame, *, n_explain: int, seed: int,
+                    plot_model: str | None = None, plot_path: str | Path | None = None) -> list[dict]:
+    """Mean |SHAP| per factor of each saved model of one strategy, explained on that strategy's samples."""
+    rows = []
+    for _, r in models.iterrows():
+        model, meta = load_model(r["model_path"])
+        X = table[meta["metadata"]["feature_names"]]
+        imp = explain.shap_importance(model, X, n_explain=n_explain, random_state=seed)
+        rows += [{"strategy": r["strategy"], "model": r["model"], "factor": f, "mean_abs_shap": float(v),
+                  "share": float(s), "output": imp.attrs["output"]}
+                 for (f, v), s in zip(imp.items(), explain.importance_shares(imp), strict=True)]
+        if r["model"] == plot_model and plot_path is not None:
+            explain.plot_shap_summary(model, X, plot_path, n_explain=n_explain, random_state=seed)
+    return rows
+
+
+def ranking_stability(model_row: pd.Series, table: pd.DataFrame, *, n_bootstrap: int, seed: int) -> dict:
+    """Spearman and Kendall stability of the SHAP ranking of one tuned model refitted on bootstrap resamples."""
+    _, meta = load_model(model_row["model_path"])
+    est = make_model(model_row["model"], params=json.loads(model_row["best_params"]), random_state=seed,
+                     categorical=meta["metadata"]["categorical"])
+    st = explain.importance_stability(est, table[json.loads(model_row["features"])], table["label"].to_numpy(),
+                                      n_bootstrap=n_bootstrap, random_state=seed)
+    return {"spearman": st["spearman"], "kendall": st["kendall"]}

@@ -10,11 +10,11 @@ from pydantic import Field
 
 from lsm_assets.partitions import area_of, area_period_partitions, period_of
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
-from lsm_core import catalog, experiment, explain, sampling
+from lsm_core import catalog, experiment, sampling
 from lsm_core.area import period_bounds
 from lsm_core.inventory import events_after, events_before
 from lsm_core.io import RasterFile, write_table
-from lsm_core.models import MODEL_NAMES, load_model, make_model
+from lsm_core.models import MODEL_NAMES
 from lsm_core.plots import plot_roc_curves
 from lsm_core.stack import categorical_bands
 
@@ -168,10 +168,7 @@ def model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig
     later_px = (sampling.positive_samples(later, factor_stack, later["event_date"].max()) if len(later)
                 else area_px.iloc[:0])
     table = trained_models.copy()
-    table["prediction_rate_auc"] = [
-        experiment.prediction_rate_auc(*(m.predict_proba(px[meta["feature_names"]])[:, 1] for px in (later_px, area_px)))
-        if len(later_px) else float("nan")
-        for m, meta in (load_model(p) for p in table["model_path"])]
+    table["prediction_rate_auc"] = experiment.prediction_rate_aucs(table, later_px, area_px)
     table["later_events"] = len(later)
     model_dir = paths.output_path("trained_models", area, period, "parquet").with_suffix("")
     plot = plot_roc_curves(pd.read_parquet(model_dir / "test_predictions.parquet"),
@@ -194,27 +191,16 @@ def shap_importance(context: dg.AssetExecutionContext, config: ShapConfig, paths
     best = experiment.select_model(trained_models)
     rows, stability = [], {}
     for strategy, group in trained_models.groupby("strategy", sort=True):
-        n_rows = int(group["n_train_rows"].iloc[0]) // 2
-        table = _tables(positive_samples, negative_samples, strategy, n_rows, config.seed)
-        for _, r in group[group["model"].isin(config.models)].iterrows():
-            model, meta = load_model(r["model_path"])
-            X = table[meta["metadata"]["feature_names"]]
-            imp = explain.shap_importance(model, X, n_explain=config.n_explain, random_state=config.seed)
-            rows += [{"strategy": strategy, "model": r["model"], "factor": f, "mean_abs_shap": float(v),
-                      "share": float(s), "output": imp.attrs["output"]}
-                     for (f, v), s in zip(imp.items(), explain.importance_shares(imp), strict=True)]
-            if r["model"] == best["model"]:
-                explain.plot_shap_summary(model, X, paths.output_path("shap_importance", area, period, "png").with_name(
-                    f"{period}__{strategy}__{r['model']}.png"), n_explain=config.n_explain, random_state=config.seed)
-        stab_row = group[group["model"] == config.stability_model]
-        if len(stab_row):
-            params = json.loads(stab_row["best_params"].iloc[0])
-            est = make_model(config.stability_model, params=params, random_state=config.seed,
-                             categorical=load_model(stab_row["model_path"].iloc[0])[1]["metadata"]["categorical"])
-            X = table[json.loads(stab_row["features"].iloc[0])]
-            st = explain.importance_stability(est, X, table["label"].to_numpy(), n_bootstrap=config.n_bootstrap,
-                                              random_state=config.seed)
-            stability[strategy] = {"spearman": st["spearman"], "kendall": st["kendall"]}
+        table = _tables(positive_samples, negative_samples, strategy, int(group["n_train_rows"].iloc[0]) // 2,
+                        config.seed)
+        plot = paths.output_path("shap_importance", area, period, "png").with_name(
+            f"{period}__{strategy}__{best['model']}.png")
+        rows += experiment.importance_rows(group[group["model"].isin(config.models)], table,
+                                           n_explain=config.n_explain, seed=config.seed, plot_model=best["model"],
+                                           plot_path=plot)
+        for _, r in group[group["model"] == config.stability_model].iterrows():
+            stability[strategy] = experiment.ranking_stability(r, table, n_bootstrap=config.n_bootstrap,
+                                                               seed=config.seed)
     out = pd.DataFrame(rows)
     out["rank_stability_spearman"] = out["strategy"].map(lambda s: stability.get(s, {}).get("spearman", np.nan))
     with lsm_catalog.connect() as con:

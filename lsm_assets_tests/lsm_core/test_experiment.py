@@ -1,0 +1,37 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from lsm_core.errors import ConfigError
+from lsm_core.experiment import prediction_rate_auc, select_model, training_table
+
+
+def _table():
+    return pd.DataFrame({"strategy": ["random", "insar_pu", "insar_pu", "buffer"],
+                         "model": ["gbdt", "svm", "lightgbm", "mlp"],
+                         "spatial_cv_auc": [0.95, 0.80, 0.90, 0.99]})
+
+
+def test_auto_selects_the_best_insar_pu_model_by_spatial_cv():
+    assert select_model(_table())["model"] == "lightgbm"
+    assert select_model(_table(), "buffer/mlp")["spatial_cv_auc"] == 0.99
+    with pytest.raises(ConfigError, match="no trained model 'random/svm'"):
+        select_model(_table(), "random/svm")
+    assert select_model(_table()[lambda t: t["strategy"] != "insar_pu"])["model"] == "mlp"
+
+
+def test_prediction_rate_auc_is_one_for_a_perfect_map_and_half_for_noise():
+    rng = np.random.default_rng(0)
+    area = rng.uniform(size=20000)
+    assert prediction_rate_auc(np.ones(50), area) == pytest.approx(1.0)
+    assert prediction_rate_auc(rng.uniform(size=5000), area) == pytest.approx(0.5, abs=0.02)
+    assert np.isnan(prediction_rate_auc(np.array([]), area))
+
+
+def test_training_table_caps_each_class_and_names_missing_strategies():
+    pos = pd.DataFrame({"label": 1, "strategy": "positive", "v": range(30)})
+    neg = pd.DataFrame({"label": 0, "strategy": ["random"] * 40 + ["buffer"] * 5, "v": range(45)})
+    t = training_table(pos, neg, "random", max_per_class=20, seed=0)
+    assert (t["label"] == 1).sum() == 20 and (t["label"] == 0).sum() == 20 and set(t["strategy"]) == {"positive", "random"}
+    with pytest.raises(Exception, match="no negatives of strategy 'insar_pu'"):
+        training_table(pos, neg, "insar_pu", max_per_class=20, seed=0)
