@@ -237,29 +237,13 @@ def _polygon_pieces(pid: np.ndarray, on: np.ndarray, blk: Block, pieces: dict[in
 
 # --- natural breaks -------------------------------------------------------------------------------
 
-def _splitmix64(x: np.ndarray, seed: int) -> np.ndarray:
-    """A pseudo-random 64-bit key per pixel index, independent of how the raster is tiled."""
-    golden = 0x9E3779B97F4A7C15
-    z = x.astype(np.uint64) + np.uint64((seed * golden + golden) % 2**64)  # uint64 arrays wrap silently
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def sample_valid(path: str | Path, n: int, *, seed: int = 0, band: int = 1, block: int = DEFAULT_BLOCK) -> np.ndarray:
     """Up to ``n`` valid values of a raster band, a seeded uniform sample that does not depend on ``block``."""
-    grid = grid_of(path)
-    keys, vals = np.zeros(0, np.uint64), np.zeros(0, np.float64)
-    for blk in grid.windows(block):
-        w = blk.write
-        v = read_raster(path, w, [band])[0].astype(np.float64)
-        r, c = np.nonzero(np.isfinite(v))
-        keys = np.concatenate([keys, _splitmix64((r + w.row_off) * grid.width + c + w.col_off, seed)])
-        vals = np.concatenate([vals, v[r, c]])
-        if len(keys) > n:  # keep the n smallest keys: a uniform sample without replacement
-            top = np.argpartition(keys, n - 1)[:n] if n > 0 else np.zeros(0, np.int64)
-            keys, vals = keys[top], vals[top]
-    return vals[np.argsort(keys, kind="stable")]
+    from lsm_core.io import RasterFile
+    from lsm_core.sampling import sample_pixels
+
+    drawn = sample_pixels(RasterFile(path), n, seed=seed, block=block, allow_fewer=True)
+    return drawn.values[:, band - 1]
 
 
 def natural_breaks(values: ArrayLike, k: int = 5, *, sample: int = 5000, seed: int = 0) -> np.ndarray:

@@ -69,18 +69,10 @@ def band_stats(path: str | Path) -> dict[str, dict]:
 
 
 def sample_valid_pixels(stack: RasterFile, n: int, *, seed: int, block: int = 512) -> np.ndarray:
-    """About ``n`` valid pixels (pixels x bands) drawn uniformly, window by window, with a seeded generator."""
-    grid = stack.grid
-    n_valid = sum(int(np.isfinite(stack.read(b.write, [1])[0]).sum()) for b in grid.windows(block))
-    p = min(1.0, n / max(n_valid, 1))
-    rng = np.random.default_rng(seed)
-    rows = []
-    for b in grid.windows(block):
-        data = stack.read(b.write)
-        valid = np.isfinite(data).all(axis=0)
-        pick = valid & (rng.random(valid.shape) < p)
-        rows.append(data[:, pick].T)
-    return np.concatenate(rows, axis=0) if rows else np.empty((0, len(stack.names)), "float32")
+    """Up to ``n`` valid pixels (pixels x bands), a seeded uniform draw window by window (``sampling.sample_pixels``)."""
+    from lsm_core.sampling import sample_pixels  # imported here: sampling pulls in scikit-learn
+
+    return sample_pixels(stack, n, seed=seed, stream="vif", block=block, allow_fewer=True).values
 
 
 def vif(X: np.ndarray, names: Sequence[str]) -> dict[str, float]:
