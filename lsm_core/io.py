@@ -18,6 +18,7 @@ import numpy as np
 import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.env import get_gdal_config, set_gdal_config
 from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window, from_bounds
@@ -26,6 +27,22 @@ from lsm_core.errors import GridMismatchError, InputFileError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 
 COPY_CACHE_BYTES = 64 * 2**20
+
+
+@contextlib.contextmanager
+def gdal_cache_max(n_bytes: int) -> Iterator[None]:
+    """Cap GDAL's block cache at ``n_bytes`` inside the block, then give the process its own value back.
+
+    ``rasterio.Env(GDAL_CACHEMAX=...)`` is not enough: it sets the cache size through
+    ``GDALSetCacheMax`` but on exit only unsets the config option, so the small cap stays for
+    the rest of the process (a warped multi-band read then thrashes: 6.6 s became 189 s).
+    """
+    previous = get_gdal_config("GDAL_CACHEMAX")
+    set_gdal_config("GDAL_CACHEMAX", int(n_bytes))
+    try:
+        yield
+    finally:
+        set_gdal_config("GDAL_CACHEMAX", previous)
 
 
 @contextlib.contextmanager
@@ -189,7 +206,7 @@ class RasterWriter:
         try:
             if exc_type is None:
                 # GDAL's block cache (5 % of RAM by default) would otherwise grow with the raster during the copy
-                with atomic_path(self.path) as tmp, rasterio.Env(GDAL_CACHEMAX=COPY_CACHE_BYTES):
+                with atomic_path(self.path) as tmp, gdal_cache_max(COPY_CACHE_BYTES):
                     rio_copy(self._scratch, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=str(self.block),
                              BIGTIFF="IF_SAFER", OVERVIEWS="AUTO", RESAMPLING="NEAREST")
         finally:

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import rasterio
 from rasterio.windows import Window
 
 from lsm_core.errors import ConfigError, InputFileError, LsmError, ModelError
-from lsm_core.io import RasterFile, RasterWriter, read_raster, write_raster
+from lsm_core.io import RasterFile, RasterWriter, gdal_cache_max, read_raster, write_raster
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -119,7 +118,7 @@ def predict_in_memory(model: Any, stack_path: str | Path, out_path: str | Path |
         _check_output(Path(out_path), stack.path)
     proba = _predict_array(model, stack.read(None, plan.bands), plan)
     if out_path is not None:
-        with rasterio.Env(GDAL_CACHEMAX=WRITER_CACHE_BYTES):
+        with gdal_cache_max(WRITER_CACHE_BYTES):
             write_raster(out_path, proba[None], stack.grid, [BAND], tags=_tags(model, plan))
     return proba
 
@@ -155,7 +154,7 @@ def predict_map(model: Any, stack_path: str | Path, out_path: str | Path, *,
             stats["sum"] += float(ok.sum(dtype=np.float64))
             stats["min"], stats["max"] = min(stats["min"], float(ok.min())), max(stats["max"], float(ok.max()))
 
-    with rasterio.Env(GDAL_CACHEMAX=WRITER_CACHE_BYTES), \
+    with gdal_cache_max(WRITER_CACHE_BYTES), \
             RasterWriter(out_path, grid, [BAND], block=block, tags=_tags(model, plan)) as writer:
         if scheduler_address == SERIAL:
             for window in windows:

@@ -120,3 +120,16 @@ def test_windowed_resampled_reads_equal_whole_reads(tmp_path):
     for b in GRID.windows(13):
         r, c = b.write.toslices()
         np.testing.assert_array_equal(raster_window_on_grid(path, GRID, b.write)[0], whole[r, c])
+
+
+def test_raster_write_leaves_the_process_gdal_cache_as_it_found_it(tmp_path):
+    """A COG write caps GDAL's block cache for its copy only; nested inside another Env too (issue 13)."""
+    from rasterio.env import get_gdal_config
+
+    before = get_gdal_config("GDAL_CACHEMAX")
+    write_raster(tmp_path / "a.tif", _data(), GRID, ["a", "b", "c"])
+    assert get_gdal_config("GDAL_CACHEMAX") == before
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+        write_raster(tmp_path / "b.tif", _data(), GRID, ["a", "b", "c"])
+        assert get_gdal_config("GDAL_CACHEMAX") == before
+    assert get_gdal_config("GDAL_CACHEMAX") == before
