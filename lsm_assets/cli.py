@@ -69,15 +69,20 @@ def _report(reg) -> None:
         click.echo(f"REJECTED {folder}: {reason}", err=True)
 
 
+WORKERS = click.option("--workers", type=int, default=None, show_default="one per core",
+                       help="Partitions materialized side by side (worker processes); 1 = one after the other.")
+
+
 @main.command()
 @click.option("--area", "areas", multiple=True, help="Only these study areas (default: all).")
+@WORKERS
 @click.pass_obj
-def materialize(data_root: Path, areas: tuple[str, ...]) -> None:
+def materialize(data_root: Path, areas: tuple[str, ...], workers: int | None) -> None:
     """Materialize every asset for every registered partition."""
-    _materialize(data_root, areas)
+    _materialize(data_root, areas, workers)
 
 
-def _materialize(data_root: Path, areas: tuple[str, ...]) -> None:
+def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = None) -> None:
     from lsm_assets.definitions import defs
     from lsm_assets.materialize import materialize_all
     from lsm_assets.registry import register as do_register
@@ -86,8 +91,11 @@ def _materialize(data_root: Path, areas: tuple[str, ...]) -> None:
     reg = do_register(instance, data_root)
     _report(reg)
     t0 = time.perf_counter()
-    results = materialize_all(defs, instance, reg, data_root, areas or None)
+    results = materialize_all(defs, instance, reg, data_root, areas or None, max_workers=workers)
     failed = [r for r in results if not r.success]
+    for r in results:
+        click.echo(f"{'ok    ' if r.success else 'FAILED'} {r.partition_key:24s} {r.seconds:6.1f} s  run {r.run_id}"
+                   + (f"\n       {r.error}" if r.error else ""))
     click.echo(f"{len(results)} runs in {time.perf_counter() - t0:.1f} s, {len(failed)} failed")
     click.echo(f"outputs: {data_root / 'warehouse'} (COG, GeoParquet, JSON; DuckDB catalog "
                f"{data_root / 'warehouse' / 'lsm.duckdb'})")
@@ -100,8 +108,9 @@ def _materialize(data_root: Path, areas: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--seed", default=0, show_default=True)
+@WORKERS
 @click.pass_obj
-def demo(data_root: Path, seed: int) -> None:
+def demo(data_root: Path, seed: int, workers: int | None) -> None:
     """Generate the default data if missing, register partitions, materialize everything."""
     from lsm_core.synthetic import generate_demo
 
@@ -109,7 +118,7 @@ def demo(data_root: Path, seed: int) -> None:
         t0 = time.perf_counter()
         generate_demo(data_root, seed=seed)
         click.echo(f"generated the demo study areas in {time.perf_counter() - t0:.1f} s")
-    _materialize(data_root, ())
+    _materialize(data_root, (), workers)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,29 @@
-"""Materialize the asset graph for every registered partition, area-only assets first."""
+"""Materialize the asset graph for every registered partition, partitions side by side.
+
+Area-only assets (grid, inventory, terrain, proximity) run once per area; as soon as an area's run
+has finished, its area x period runs are submitted. Runs go to a pool of worker processes, one per
+core by default, so independent partitions use every core; each run is an ordinary Dagster run in
+the given (persistent) instance and shows in the UI like one launched there.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import dagster as dg
 
 from lsm_assets.partitions import area_period_key, area_period_partitions, study_area_partitions
 from lsm_assets.registry import Registration
+
+# A side-by-side run maps its susceptibility in process: the other cores already run other partitions,
+# and a Dask cluster per run would only add start-up time and memory.
+SIDE_BY_SIDE_CONFIG = {"ops": {"susceptibility_map": {"config": {"scheduler_address": "serial"}}}}
 
 
 def resources_for(data_root: str | Path) -> dict:
@@ -24,25 +39,92 @@ def resources_for(data_root: str | Path) -> dict:
             "grid_io_manager": GridIOManager(data_root=root)}
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """One finished run: its partition, Dagster run id, success and the first error message, if any."""
+
+    partition_key: str
+    run_id: str
+    success: bool
+    seconds: float
+    error: str | None = None
+
+
+def _keys(defs: dg.Definitions, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetKey]:
+    return [k for a in (defs.assets or []) for k in a.keys if a.partitions_def == partitions_def]
+
+
+def run_partition(defs: dg.Definitions, instance: dg.DagsterInstance, data_root: str | Path,
+                  partition_key: str, run_config: dict | None = None) -> RunOutcome:
+    """Materialize every asset of ``partition_key``'s partitions definition (area, or area x period) in process."""
+    keys = _keys(defs, area_period_partitions if "|" in partition_key else study_area_partitions)
+    start = time.perf_counter()
+    result = dg.materialize(list(defs.assets or []), selection=keys, partition_key=partition_key, instance=instance,
+                            resources=resources_for(data_root), run_config=run_config, raise_on_error=False)
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = None
+    if failures:
+        err = failures[0].event_specific_data.error
+        error = f"{failures[0].step_key}: {err.message.strip() if err else 'failed'}"
+    return RunOutcome(partition_key, result.run_id, result.success, time.perf_counter() - start, error)
+
+
+def _worker_init() -> None:
+    # one partition per core: the libraries' own thread pools would only oversubscribe the cores
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _run_in_worker(instance_ref: object, data_root: str, partition_key: str,
+                   run_config: dict | None) -> RunOutcome:
+    from lsm_assets.definitions import defs
+
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        return run_partition(defs, instance, data_root, partition_key, run_config)
+
+
+def _merge(base: dict, extra: dict | None) -> dict:
+    """``extra`` run config over ``base`` (op by op, config field by field)."""
+    ops = {k: {"config": dict(v.get("config", {}))} for k, v in base.get("ops", {}).items()}
+    for op, v in (extra or {}).get("ops", {}).items():
+        ops.setdefault(op, {"config": {}})["config"].update(v.get("config", {}))
+    return {**(extra or {}), "ops": ops}
+
+
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Registration, data_root: str | Path,
                     areas: Sequence[str] | None = None, run_config: dict | None = None,
-                    ) -> list[dg.ExecuteInProcessResult]:
+                    max_workers: int | None = None) -> list[RunOutcome]:
     """Run area-only assets per area, then area x period assets per accepted (area, period).
 
-    ``run_config`` ({"ops": {asset: {"config": {...}}}}) tunes the area x period runs, e.g. fewer models in tests.
+    ``run_config`` ({"ops": {asset: {"config": {...}}}}) tunes the area x period runs, e.g. fewer models in
+    tests. ``max_workers``: worker processes (default: one per core); 1, or an ephemeral instance that
+    other processes cannot reach, runs everything here, one run after the other, with ``defs``. With
+    workers, the runs use ``lsm_assets.definitions.defs``.
     """
-    assets = list(defs.assets or [])
-    area_keys = [k for a in assets for k in a.keys if a.partitions_def == study_area_partitions]
-    pair_keys = [k for a in assets for k in a.keys if a.partitions_def == area_period_partitions]
-    resources = resources_for(data_root)
-    results = []
-    for area in areas or reg.areas:
-        if area_keys:
-            results.append(dg.materialize(assets, selection=area_keys, partition_key=area, instance=instance,
-                                          resources=resources))
-        for a, period in reg.pairs:
-            if a == area and pair_keys:
-                results.append(dg.materialize(assets, selection=pair_keys, instance=instance, resources=resources,
-                                              partition_key=str(area_period_key(area, period)),
-                                              run_config=run_config))
-    return results
+    areas = list(areas or reg.areas)
+    pairs = [str(area_period_key(a, p)) for a, p in reg.pairs if a in areas]
+    workers = max_workers or os.cpu_count() or 1
+    if workers == 1 or instance.is_ephemeral:
+        results = []
+        for area in areas:
+            results.append(run_partition(defs, instance, data_root, area))
+            results += [run_partition(defs, instance, data_root, k, run_config) for k in pairs
+                        if k.endswith(f"|{area}")]
+        return results
+
+    pair_config = _merge(SIDE_BY_SIDE_CONFIG, run_config)
+    ref, root = instance.get_ref(), str(data_root)
+    results: list[RunOutcome] = []
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+        pending: dict[Future, str] = {pool.submit(_run_in_worker, ref, root, a, None): a for a in areas}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                key = pending.pop(fut)
+                results.append(fut.result())
+                if "|" not in key:  # an area is ready: its periods can start
+                    pending |= {pool.submit(_run_in_worker, ref, root, k, pair_config): k for k in pairs
+                                if k.endswith(f"|{key}")}
+    order = {k: i for i, k in enumerate([*areas, *pairs])}
+    return sorted(results, key=lambda r: order[r.partition_key])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,12 +38,36 @@ def spatial_extension_path() -> Path:
     return root / f"v{duckdb.__version__}" / "spatial.duckdb_extension"
 
 
+LOCK_TIMEOUT_S = 120.0
+
+
+def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting while another process holds DuckDB's write lock.
+
+    DuckDB lets one process at a time open a file for writing. Partitions materialized side by
+    side each hold the catalog for one short transaction, so a writer waits its turn instead of failing.
+    """
+    deadline, pause = time.monotonic() + timeout_s, 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
 @contextlib.contextmanager
-def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection with the spatial extension loaded and the schema in place."""
+def connect(path: str | Path, read_only: bool = False,
+            timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with the spatial extension loaded and the schema in place.
+
+    Waits up to ``timeout_s`` seconds while another process holds the file's lock.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only, timeout_s)
     try:
         con.execute(f"LOAD '{spatial_extension_path()}'")
         if not read_only:
@@ -110,13 +135,22 @@ def inventory_state(con: duckdb.DuckDBPyConnection, area: str) -> dict:
     return {"n_events": int(n), "latest_event_date": last_event, "latest_ingest": last_ingest}
 
 
+def _create_or_widen(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create ``table`` from the registered ``incoming_rows`` or add the columns it lacks (older catalogs)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_rows LIMIT 0")
+    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    for name, dtype, *_ in con.execute("DESCRIBE incoming_rows").fetchall():
+        if name not in have:  # rows written before the column existed read as NULL
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {dtype}')
+
+
 def replace_partition_rows(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, area: str,
                            period: str) -> int:
     """Replace the rows of one (area, period) in a result table (created from ``df`` on first use)."""
     df = df.assign(area=area, period=period)
     con.register("incoming_rows", df)
     try:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_rows LIMIT 0")
+        _create_or_widen(con, table)
         con.execute(f"DELETE FROM {table} WHERE area = ? AND period = ?", [area, period])
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
     finally:
@@ -128,7 +162,7 @@ def append_rows(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) ->
     """Append rows to a history table (created from ``df`` on first use); nothing is ever deleted."""
     con.register("incoming_rows", df)
     try:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_rows LIMIT 0")
+        _create_or_widen(con, table)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
     finally:
         con.unregister("incoming_rows")

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from lsm_core import explain
 from lsm_core.errors import ConfigError, ModelError
 from lsm_core.models import (
+    FOREST_TUNING_TREES,
     MODEL_NAMES,
     TunedModel,
     load_model,
@@ -55,8 +57,11 @@ def training_table(positives: pd.DataFrame, negatives: pd.DataFrame, strategy: s
 
 def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], categorical: Sequence[str],
                  models: Sequence[str], model_dir: str | Path, *, n_splits: int = 5, n_repeats: int = 1,
-                 seed: int = 0) -> StrategyResult:
-    """Tune, spatially cross-validate and save every model on one strategy's training table."""
+                 seed: int = 0, forest_tuning_trees: int | None = FOREST_TUNING_TREES) -> StrategyResult:
+    """Tune, spatially cross-validate and save every model on one strategy's training table.
+
+    ``forest_tuning_trees``: see ``models.tune_on_validation`` (None = search with the full forest).
+    """
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
         raise ConfigError(f"unknown models {unknown}; choose from {MODEL_NAMES}")
@@ -66,7 +71,8 @@ def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
     cat = [c for c in categorical if c in factors]
     out = StrategyResult()
     for name in models:
-        tuned = tune_on_validation(name, X, y, groups, categorical=cat, random_state=seed)
+        tuned = tune_on_validation(name, X, y, groups, categorical=cat, random_state=seed,
+                                   forest_tuning_trees=forest_tuning_trees)
         folds = spatial_cv_scores(name, X, y, coords, groups, params=tuned.best_params, categorical=cat,
                                   n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
         path = save_model(tuned.model, Path(model_dir) / f"{strategy}__{name}.joblib",
@@ -125,18 +131,24 @@ def prediction_rate_aucs(table: pd.DataFrame, later_pixels: pd.DataFrame, area_p
 
 
 def importance_rows(models: pd.DataFrame, table: pd.DataFrame, *, n_explain: int, seed: int,
-                    plot_model: str | None = None, plot_path: str | Path | None = None) -> list[dict]:
-    """Mean |SHAP| per factor of each saved model of one strategy, explained on that strategy's samples."""
+                    plot_model: str | None = None, plot_path: str | Path | None = None,
+                    **shap_options: Any) -> list[dict]:
+    """Mean |SHAP| per factor of each saved model of one strategy, explained on that strategy's samples.
+
+    ``shap_options`` go to ``explain.shap_values_for_plot`` (e.g. ``agnostic_method``). The summary plot of
+    ``plot_model`` is drawn from the same SHAP values, not computed a second time.
+    """
     rows = []
     for _, r in models.iterrows():
         model, meta = load_model(r["model_path"])
         X = table[meta["metadata"]["feature_names"]]
-        imp = explain.shap_importance(model, X, n_explain=n_explain, random_state=seed)
+        sv = explain.shap_values_for_plot(model, X, n_explain=n_explain, random_state=seed, **shap_options)
+        imp = sv.importance()
         rows += [{"strategy": r["strategy"], "model": r["model"], "factor": f, "mean_abs_shap": float(v),
-                  "share": float(s), "output": imp.attrs["output"]}
+                  "share": float(s), "output": imp.attrs["output"], "explainer": sv.explainer}
                  for (f, v), s in zip(imp.items(), explain.importance_shares(imp), strict=True)]
         if r["model"] == plot_model and plot_path is not None:
-            explain.plot_shap_summary(model, X, plot_path, n_explain=n_explain, random_state=seed)
+            explain.plot_shap_values(sv, plot_path)
     return rows
 
 

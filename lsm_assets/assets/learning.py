@@ -1,6 +1,7 @@
 """Samples, models, comparison and explanations (DESIGN 4, rows positive_samples .. shap_importance)."""
 
 import json
+from typing import Literal
 
 import dagster as dg
 import geopandas as gpd
@@ -14,7 +15,7 @@ from lsm_core import catalog, experiment, sampling
 from lsm_core.area import period_bounds
 from lsm_core.inventory import events_after, events_before
 from lsm_core.io import RasterFile, write_table
-from lsm_core.models import MODEL_NAMES
+from lsm_core.models import FOREST_TUNING_TREES, MODEL_NAMES
 from lsm_core.plots import plot_roc_curves
 from lsm_core.stack import categorical_bands
 
@@ -33,7 +34,9 @@ class NegativeSamplingConfig(dg.Config):
     buffer_max_abs_velocity_mm_yr: float | None = Field(None, description="Buffer strategy, paper b variant (mm/yr).")
     deformation_threshold_mm_yr: float | None = Field(None, description="InSAR-PU: pixels with |v| below this form "
                                                       "the unlabeled pool (default: the area's parameter).")
-    bags: int = Field(100, description="InSAR-PU: number of Bagging-PU bags.")
+    bags: int = Field(30, description="InSAR-PU: number of Bagging-PU bags. Each pool pixel's score is the mean of "
+                      "its ~28 out-of-bag trees; 100 bags (thorough) pick negatives of the same true hazard on the "
+                      "demo (benchmarks/bench_demo.py) at 3x the cost.")
     quantile: float = Field(0.5, description="InSAR-PU: reliable negatives come from this lowest-scoring share of "
                             "the pool.")
     max_pool: int = Field(300_000, description="InSAR-PU: the pool is subsampled uniformly to at most this size.")
@@ -103,6 +106,9 @@ class TrainingConfig(dg.Config):
                                        "published experiments use a few thousand.")
     spatial_cv_folds: int = Field(5, description="k of the k-means spatial cross-validation.")
     spatial_cv_repeats: int = Field(1, description="Repetitions of the spatial cross-validation.")
+    forest_tuning_trees: int | None = Field(FOREST_TUNING_TREES, description="Trees per forest while searching the "
+                                            "random forest's grid (the chosen setting is refitted with the full "
+                                            "forest); null = search with the full forest (thorough).")
     seed: int = Field(0, description="Seed of subsampling, splits, folds and models.")
 
 
@@ -115,6 +121,9 @@ class ComparisonConfig(dg.Config):
 class ShapConfig(dg.Config):
     models: list[str] = Field(list(MODEL_NAMES), description="Models to explain.")
     n_explain: int = Field(300, description="Rows explained per model (tree/linear explainers).")
+    agnostic_method: Literal["permutation", "kernel"] = Field(
+        "permutation", description="SHAP for the SVM and MLP: 'permutation' (3 antithetic permutations per row) or "
+        "'kernel' (512 coalitions per row, about 5x slower; thorough).")
     stability_model: str = Field("lightgbm", description="Model refitted on bootstrap resamples to measure how "
                                  "steady the importance ranking is for each strategy.")
     n_bootstrap: int = Field(5, description="Bootstrap refits for the ranking stability.")
@@ -140,7 +149,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
         table = _tables(positive_samples, negative_samples, strategy, config.max_samples_per_class, config.seed)
         res = experiment.run_strategy(table, strategy, factor_stack.names, categorical_bands(factor_stack.path),
                                       config.models, model_dir, n_splits=config.spatial_cv_folds,
-                                      n_repeats=config.spatial_cv_repeats, seed=config.seed)
+                                      n_repeats=config.spatial_cv_repeats, seed=config.seed,
+                                      forest_tuning_trees=config.forest_tuning_trees)
         rows += res.rows
         folds += res.folds
         preds += res.test_predictions
@@ -197,7 +207,7 @@ def shap_importance(context: dg.AssetExecutionContext, config: ShapConfig, paths
             f"{period}__{strategy}__{best['model']}.png")
         rows += experiment.importance_rows(group[group["model"].isin(config.models)], table,
                                            n_explain=config.n_explain, seed=config.seed, plot_model=best["model"],
-                                           plot_path=plot)
+                                           plot_path=plot, agnostic_method=config.agnostic_method)
         for _, r in group[group["model"] == config.stability_model].iterrows():
             stability[strategy] = experiment.ranking_stability(r, table, n_bootstrap=config.n_bootstrap,
                                                                seed=config.seed)

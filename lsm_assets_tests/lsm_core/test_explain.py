@@ -61,8 +61,8 @@ BUILDERS: dict[str, Callable[[], Pipeline]] = {
     "lightgbm": lambda: _pipeline(LGBMClassifier(n_estimators=60, random_state=0, verbose=-1), one_hot=False),
 }
 EXPECTED = {  # (explainer, output scale) per model kind
-    "logistic_regression": ("linear", "log-odds"), "svm": ("kernel", "probability"),
-    "mlp": ("kernel", "probability"), "random_forest": ("tree", "probability"),
+    "logistic_regression": ("linear", "log-odds"), "svm": ("permutation", "probability"),
+    "mlp": ("permutation", "probability"), "random_forest": ("tree", "probability"),
     "gbdt": ("tree", "log-odds"), "lightgbm": ("tree", "log-odds"),
 }
 
@@ -154,17 +154,33 @@ def test_tree_shap_adds_up_to_raw_output_minus_expected_value(name, fitted, samp
     np.testing.assert_allclose(sv.values.sum(axis=1), raw - sv.base_value, atol=1e-6)
 
 
-def test_kernel_shap_adds_up_to_probability(fitted, sample):
+@pytest.mark.parametrize("method", ["permutation", "kernel"])
+def test_model_agnostic_shap_adds_up_to_probability(fitted, sample, method):
     X, _ = sample
-    sv = shap_values_for_plot(fitted["mlp"], X, **FAST)
+    sv = shap_values_for_plot(fitted["mlp"], X, agnostic_method=method, **FAST)
+    assert sv.explainer == method
     np.testing.assert_allclose(sv.values.sum(axis=1) + sv.base_value, fitted["mlp"].predict_proba(sv.data)[:, 1],
                                atol=1e-6)
+
+
+def test_permutation_and_kernel_shap_rank_the_factors_alike(fitted, sample):
+    """The cheap default estimates the same importances as the kernel explainer on a clear signal."""
+    X, _ = sample
+    imp = {m: shap_importance(fitted["svm"], X, agnostic_method=m, **FAST) for m in ("permutation", "kernel")}
+    assert list(imp["permutation"].index[:2]) == list(imp["kernel"].index[:2])
+    np.testing.assert_allclose(importance_shares(imp["permutation"]).reindex(FACTORS),
+                               importance_shares(imp["kernel"]).reindex(FACTORS), atol=0.08)
+
+
+def test_unknown_agnostic_method_is_refused(fitted, sample):
+    with pytest.raises(ModelError, match="agnostic_method"):
+        shap_values_for_plot(fitted["mlp"], sample[0], agnostic_method="exact", **FAST)
 
 
 def test_same_seed_same_numbers_and_global_rng_untouched(fitted, sample):
     X, _ = sample
     # 12 coalitions < 2^5 - 2: the kernel explainer samples, so this exercises its seeding
-    kw = dict(FAST, agnostic_samples=12)
+    kw = dict(FAST, agnostic_samples=12, agnostic_method="kernel")
     np.random.seed(123)
     state = np.random.get_state()[1].copy()
     a = shap_values_for_plot(fitted["mlp"], X, random_state=3, **kw).values
@@ -174,6 +190,9 @@ def test_same_seed_same_numbers_and_global_rng_untouched(fitted, sample):
     pd.testing.assert_series_equal(shap_importance(fitted["lightgbm"], X, **FAST),
                                    shap_importance(fitted["lightgbm"], X, **FAST))
     assert not shap_values_for_plot(fitted["mlp"], X, random_state=4, **kw).values.index.equals(a.index)
+    perm = [shap_values_for_plot(fitted["mlp"], X, random_state=3, **FAST).values for _ in range(2)]
+    assert np.array_equal(np.random.get_state()[1], state)
+    pd.testing.assert_frame_equal(*perm)
 
 
 def _graded_sample(flip: float, n: int = 300) -> tuple[pd.DataFrame, np.ndarray]:

@@ -26,6 +26,7 @@ from lsm_core.models import (
     PARAM_GRIDS,
     check_training_data,
     evaluate,
+    grid_validation_auc,
     load_model,
     make_model,
     save_model,
@@ -157,6 +158,28 @@ def test_tune_on_validation(name, samples):
     test = tuned.indices["test"]
     assert tuned.test_metrics == evaluate(y[test], tuned.model.predict_proba(X.iloc[test]))
     assert tuned.test_metrics["auc"] > 0.75
+
+
+@pytest.mark.parametrize("name", ["svm", "gbdt", "lightgbm", "random_forest"])
+def test_grid_shortcuts_give_the_aucs_of_fitting_every_point(name, samples):
+    """Staged boosting and the SVM's decision function are exact; the forest is exact at full size."""
+    from sklearn.model_selection import ParameterGrid
+
+    X, y, _, groups = samples
+    train, val, _ = split_60_20_20(y, groups, 0)
+    fast = grid_validation_auc(name, X.iloc[train], y[train], X.iloc[val], y[val], categorical=["lith"])
+    slow = [evaluate(y[val], make_model(name, params=p, categorical=["lith"]).fit(X.iloc[train], y[train])
+                     .predict_proba(X.iloc[val]))["auc"] for p in ParameterGrid(PARAM_GRIDS[name])]
+    assert [r["auc"] for r in fast] == pytest.approx(slow, abs=1e-12)
+    assert [{k: v for k, v in r.items() if k != "auc"} for r in fast] == list(ParameterGrid(PARAM_GRIDS[name]))
+
+
+def test_forest_grid_searched_with_a_smaller_forest_refits_the_full_one(samples):
+    X, y, _, groups = samples
+    tuned = tune_on_validation("random_forest", X, y, groups, categorical=["lith"], forest_tuning_trees=20)
+    assert tuned.model[-1].n_estimators == DEFAULT_PARAMS["random_forest"]["n_estimators"]
+    full = tune_on_validation("random_forest", X, y, groups, categorical=["lith"], forest_tuning_trees=None)
+    assert not tuned.validation_auc["auc"].equals(full.validation_auc["auc"])
 
 
 def test_spatial_cv_scores_table(samples):

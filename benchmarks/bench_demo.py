@@ -1,0 +1,160 @@
+"""Benchmark the demo pipeline end to end: seconds per asset per partition, and what the cheap paths cost in science.
+
+    python benchmarks/bench_demo.py [--scale 1 [2 4 ...]] [--workers N] [--no-tolerance] [--keep DIR]
+
+For each scale: a fresh data root and Dagster home, ``generate_demo`` (karst + loess, two periods
+each), registration, and ``materialize_all`` with the default configuration: every asset for both
+areas and all their periods, partitions side by side on ``--workers`` processes (default: one per
+core). Per-asset seconds come from the STEP_SUCCESS events of the runs (wall time inside a run, so
+with partitions side by side they add up to more than the wall total).
+
+Tolerance (scale 1, unless ``--no-tolerance``): on the first karst period's samples, the defaults
+are compared with the thorough path they replace, in the same process, one after the other:
+random-forest grid searched with the full 300-tree forest instead of 100 trees (test and spatial-CV
+AUC of every strategy) and kernel SHAP (512 coalitions) instead of permutation SHAP (3 permutations)
+for the SVM and MLP (Spearman correlation of the mean |SHAP| per factor). Ratios are thorough / default.
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _step_seconds(instance) -> dict[str, dict[str, float]]:
+    """{asset: {partition: seconds}} from the STEP_SUCCESS events of every run in ``instance``."""
+    import dagster as dg
+
+    out: dict[str, dict[str, float]] = {}
+    for run in instance.get_runs():
+        partition = run.tags.get("dagster/partition", "?")
+        records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+        for rec in records:
+            ev = rec.event_log_entry.dagster_event
+            out.setdefault(ev.step_key, {})[partition] = round(ev.event_specific_data.duration_ms / 1000, 2)
+    return out
+
+
+def run_demo(scale: float, workers: int | None, keep: Path | None) -> dict:
+    """Generate, register and materialize the demo at ``scale``; timings and the data root."""
+    import dagster as dg
+
+    from lsm_assets.definitions import defs
+    from lsm_assets.materialize import materialize_all
+    from lsm_assets.registry import register
+    from lsm_core.synthetic import generate_demo
+
+    base = keep or Path(tempfile.mkdtemp(prefix=f"bench_demo_{scale:g}_"))
+    data, home = base / "data", base / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    generate_demo(data, seed=0, scale=scale)
+    t1 = time.perf_counter()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        reg = register(instance, data)
+        t2 = time.perf_counter()
+        results = materialize_all(defs, instance, reg, data, max_workers=workers)
+        t3 = time.perf_counter()
+        steps = _step_seconds(instance)
+    per_asset = {a: round(sum(v.values()), 2) for a, v in sorted(steps.items(), key=lambda kv: -sum(kv[1].values()))}
+    return {"scale": scale, "data_root": str(data), "generate_s": round(t1 - t0, 2), "register_s": round(t2 - t1, 2),
+            "materialize_s": round(t3 - t2, 2), "total_s": round(t3 - t0, 2),
+            "runs": len(results), "failed": [r.partition_key + ": " + (r.error or "") for r in results if not r.success],
+            "asset_seconds_summed_over_partitions": per_asset, "asset_seconds_per_partition": steps}
+
+
+def tolerance(data: Path) -> dict:
+    """Default (cheap) paths against the thorough ones on the first karst period: AUCs, SHAP ranking, time."""
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    from lsm_core import experiment
+    from lsm_core.io import RasterFile
+    from lsm_core.stack import categorical_bands
+
+    wh = data / "warehouse"
+    period = sorted(p.stem for p in (wh / "factor_stack" / "karst").glob("*.tif"))[0]
+    pos = pd.read_parquet(wh / "positive_samples" / "karst" / f"{period}.parquet").drop(columns="geometry")
+    neg = pd.read_parquet(wh / "negative_samples" / "karst" / f"{period}.parquet").drop(columns="geometry")
+    stack = RasterFile(wh / "factor_stack" / "karst" / f"{period}.tif")
+    cat = [c for c in categorical_bands(stack.path) if c in stack.names]
+    out: dict = {"partition": f"{period}|karst", "forest_grid": {}, "shap": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = {"default": 0.0, "thorough": 0.0}
+        for strategy in sorted(neg["strategy"].unique()):
+            table = experiment.training_table(pos, neg, strategy, max_per_class=2000, seed=0)
+            res = {}
+            for label, trees in (("default", experiment.FOREST_TUNING_TREES), ("thorough", None)):
+                t = time.perf_counter()
+                res[label] = experiment.run_strategy(table, strategy, stack.names, cat, ["random_forest"],
+                                                     Path(tmp) / label, seed=0, forest_tuning_trees=trees)
+                seconds[label] += time.perf_counter() - t
+            d, th = res["default"].rows[0], res["thorough"].rows[0]
+            out["forest_grid"][strategy] = {
+                "params_default": d["best_params"], "params_thorough": th["best_params"],
+                "test_auc_diff": round(abs(d["test_auc"] - th["test_auc"]), 4),
+                "spatial_cv_auc_diff": round(abs(d["spatial_cv_auc"] - th["spatial_cv_auc"]), 4)}
+            models = experiment.run_strategy(table, strategy, stack.names, cat, ["svm", "mlp"], Path(tmp) / "m",
+                                             seed=0)
+            rows = pd.DataFrame(models.rows)
+            shap_s = {}
+            imps = {}
+            for method in ("permutation", "kernel"):
+                t = time.perf_counter()
+                imps[method] = pd.DataFrame(experiment.importance_rows(rows, table, n_explain=300, seed=0,
+                                                                       agnostic_method=method))
+                shap_s[method] = time.perf_counter() - t
+            for model in ("svm", "mlp"):
+                a, b = (imps[m].query("model == @model").set_index("factor")["mean_abs_shap"].sort_index()
+                        for m in ("permutation", "kernel"))
+                out["shap"][f"{strategy}/{model}"] = {"spearman_vs_kernel": round(float(spearmanr(a, b).statistic), 4),
+                                                      "top3_same": set(a.nlargest(3).index) == set(b.nlargest(3).index)}
+            out["shap"][f"{strategy}/seconds"] = {k: round(v, 2) for k, v in shap_s.items()}
+        out["forest_grid_seconds"] = {k: round(v, 2) for k, v in seconds.items()}
+        out["forest_grid_thorough_over_default"] = round(seconds["thorough"] / seconds["default"], 2)
+    fg, sh = out["forest_grid"].values(), [v for k, v in out["shap"].items() if not k.endswith("/seconds")]
+    out["max_auc_diff"] = max(max(v["test_auc_diff"], v["spatial_cv_auc_diff"]) for v in fg)
+    out["min_shap_spearman"] = min(v["spearman_vs_kernel"] for v in sh)
+    perm = sum(v["permutation"] for k, v in out["shap"].items() if k.endswith("/seconds"))
+    kern = sum(v["kernel"] for k, v in out["shap"].items() if k.endswith("/seconds"))
+    out["shap_kernel_over_permutation"] = round(kern / perm, 2)
+    out["within_tolerance"] = bool(out["max_auc_diff"] <= 0.01 and out["min_shap_spearman"] >= 0.9 and
+                                   np.isfinite(out["min_shap_spearman"]))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--no-tolerance", action="store_true")
+    ap.add_argument("--keep", type=Path, default=None, help="Keep the data here (one scale only).")
+    args = ap.parse_args()
+    report: dict = {"cores": os.cpu_count(), "workers": args.workers or os.cpu_count(),
+                    "load_avg_before": [round(x, 2) for x in os.getloadavg()], "scales": []}
+    for scale in args.scale:
+        report["scales"].append(run_demo(scale, args.workers, args.keep))
+    first = report["scales"][0]
+    if not args.no_tolerance and first["scale"] == 1.0:
+        report["tolerance"] = tolerance(Path(first["data_root"]))
+    if len(report["scales"]) > 1:
+        base = report["scales"][0]
+        report["total_ratio_vs_first_scale"] = {str(s["scale"]): round(s["total_s"] / base["total_s"], 2)
+                                                for s in report["scales"]}
+    report["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
