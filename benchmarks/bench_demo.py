@@ -11,7 +11,7 @@ with partitions side by side they add up to more than the wall total).
 Tolerance (scale 1, unless ``--no-tolerance``): on the first karst period's samples, the defaults
 are compared with the thorough path they replace, in the same process, one after the other:
 random-forest grid searched with the full 300-tree forest instead of 100 trees (test and spatial-CV
-AUC of every strategy) and kernel SHAP (512 coalitions) instead of permutation SHAP (3 permutations)
+AUC of every strategy) and kernel SHAP (512 coalitions) instead of permutation SHAP (1 permutation per row)
 for the SVM and MLP (Spearman correlation of the mean |SHAP| per factor). Ratios are thorough / default.
 
 Prints one JSON object.

@@ -85,7 +85,7 @@ def shap_values_for_plot(
     agnostic_explain: int | None = 200,
     agnostic_background: int = 20,
     agnostic_method: str = "permutation",
-    agnostic_permutations: int = 3,
+    agnostic_permutations: int = 1,
     agnostic_samples: int | str = 512,
 ) -> ShapValues:
     """SHAP values of up to ``n_explain`` rows of ``X`` (seeded sample) per original factor of a fitted model.
@@ -95,10 +95,11 @@ def shap_values_for_plot(
     MLP) explain at most ``agnostic_explain`` of the rows against ``agnostic_background`` background rows:
 
     - ``"permutation"`` (default): ``shap.PermutationExplainer`` with ``agnostic_permutations`` antithetic
-      permutations per row, i.e. permutations x (2 factors + 1) x background predictions per row (about
-      620 x 3 for 15 factors and 20 background rows). Exactly additive for every permutation.
+      permutations per row, i.e. permutations x (2 factors + 1) x background predictions per row (620 for
+      15 factors and 20 background rows). Exactly additive for every permutation; the noise of one
+      permutation per row averages out over the rows of the mean |SHAP|.
     - ``"kernel"``: ``shap.KernelExplainer`` with ``agnostic_samples`` coalitions per row (all coalitions
-      when 2^factors - 2 <= that): 512 x background predictions per row, about 5x the default's cost.
+      when 2^factors - 2 <= that): 512 x background predictions per row, about 16x the default's cost.
       ``benchmarks/bench_demo.py`` measures how far the two rankings differ.
     """
     if not isinstance(X, pd.DataFrame) or X.empty:

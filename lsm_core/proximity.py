@@ -135,7 +135,8 @@ def proximity_factor(features: Features, grid: AreaGrid, dmax_m: float, units: n
 def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: AreaGrid, dem: str | Path | np.ndarray,
                       out_path: str | Path, dmax_by_class: Mapping[str, float], *, block: int = DEFAULT_BLOCK,
                       watershed_area_m2: float = 1e6, slope_unit_area_m2: float = 1e5,
-                      burn_rivers_m: float = 10.0, workers: int = 1) -> Path:
+                      burn_rivers_m: float = 10.0, workers: int = 1,
+                      units: Mapping[str, np.ndarray] | None = None) -> Path:
     """Write the PROXIMITY_BANDS (0..1, NaN where the DEM is nodata) as a float32 COG, window by window.
 
     ``area_layers`` maps faults, rivers, roads, buildings and mining to vector files, GeoDataFrames
@@ -143,7 +144,9 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
     DEM with the rivers burnt ``burn_rivers_m`` deep, so watersheds follow the mapped rivers.
     Memory: D8 routing of the whole DEM (about 40 bytes per pixel at the peak, released) and
     then two int32 unit rasters and a validity mask (9 bytes per pixel) for the windowed pass.
-    ``workers`` is passed to the KD-tree queries (-1: all cores).
+    ``workers`` is passed to the KD-tree queries (-1: all cores). ``units``: the ``watershed`` and
+    ``slope_unit`` labels already routed (``drainage.read_units``); then the DEM only gives the
+    valid pixels and the unit parameters are not used.
     """
     res = grid_pixel_size(grid)
     missing = [b for b in PROXIMITY_BANDS if b not in dmax_by_class]
@@ -161,8 +164,11 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
     if z.shape != grid.shape:
         raise GridMismatchError(f"DEM of shape {z.shape} is not on the grid {grid.shape}")
     valid = ~np.isnan(z)
-    units = area_units(z, grid, layers["valleys"], watershed_area_m2=watershed_area_m2,
-                       slope_unit_area_m2=slope_unit_area_m2, burn_rivers_m=burn_rivers_m)
+    if units is None:
+        units = area_units(z, grid, layers["valleys"], watershed_area_m2=watershed_area_m2,
+                           slope_unit_area_m2=slope_unit_area_m2, burn_rivers_m=burn_rivers_m)
+    elif any(u.shape != grid.shape for u in units.values()):
+        raise GridMismatchError(f"unit rasters are not on the grid {grid.shape}")
     del z
     trees = {band: shapely.STRtree(g) for band, g in layers.items()}
     with RasterWriter(out_path, grid, PROXIMITY_BANDS) as out:

@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 from lsm_core.hydrology import Res, flow_accumulation, grid_pixel_size, pixel_size
-from lsm_core.io import RasterWriter, raster_on_grid, raster_window_on_grid
+from lsm_core.io import RasterFile, RasterWriter, raster_on_grid, raster_window_on_grid
 
 __all__ = [
     "FLAT_ASPECT", "TERRAIN_BANDS", "aspect_deg", "flow_accumulation", "plan_curvature", "profile_curvature",
@@ -154,7 +154,8 @@ def local_factors(dem: np.ndarray, res_m: Res, relief_radius_m: float = 100.0) -
 
 
 def terrain_factors(dem_path: str | Path, grid: AreaGrid, out_path: str | Path, *, block: int = DEFAULT_BLOCK,
-                    relief_radius_m: float = 100.0, min_tan_slope: float = 1e-3) -> Path:
+                    relief_radius_m: float = 100.0, min_tan_slope: float = 1e-3,
+                    flow_accumulation_cells: RasterFile | None = None) -> Path:
     """Write the six TERRAIN_BANDS of a DEM (resampled to ``grid``) as a float32 COG, window by window.
 
     The local operators read each block with a halo (``terrain_halo``), so memory is a few
@@ -164,16 +165,23 @@ def terrain_factors(dem_path: str | Path, grid: AreaGrid, out_path: str | Path, 
     100 km) therefore needs about 3.5 GB; an area larger than memory needs a tiled flow routing
     (see ``lsm_core.hydrology``) whose accumulation raster is then read here window by window.
     TWI combines that D8 accumulation of the depression-filled DEM with the Horn slope of the
-    DEM as given.
+    DEM as given. ``flow_accumulation_cells``: a raster on the grid whose first band is the
+    accumulation already routed (``drainage.drainage``); it is then read window by window and the
+    DEM is not routed here.
     """
     res = grid_pixel_size(grid)
-    acc = flow_accumulation(raster_on_grid(dem_path, grid, reproject=True)[0], res).astype(np.float32)
+    if flow_accumulation_cells is not None:
+        grid.check_same(flow_accumulation_cells.grid, flow_accumulation_cells.path)
+        acc = None
+    else:
+        acc = flow_accumulation(raster_on_grid(dem_path, grid, reproject=True)[0], res).astype(np.float32)
     halo = terrain_halo(res, relief_radius_m)
     with RasterWriter(out_path, grid, TERRAIN_BANDS) as out:
         for b in grid.windows(block, halo):
             dem = raster_window_on_grid(dem_path, grid, b.read, reproject=True)[0]
             bands = {k: v[b.inner] for k, v in local_factors(dem, res, relief_radius_m).items()}
             rows, cols = b.write.toslices()
-            bands["twi"] = twi(acc[rows, cols], bands["slope_deg"], res, min_tan_slope)
+            acc_w = acc[rows, cols] if acc is not None else flow_accumulation_cells.read(b.write, [1])[0]
+            bands["twi"] = twi(acc_w, bands["slope_deg"], res, min_tan_slope)
             out.write(np.stack([bands[k] for k in TERRAIN_BANDS]), b.write)
     return Path(out_path)

@@ -6,6 +6,7 @@ from pydantic import Field
 from lsm_assets.partitions import area_of, area_period_partitions, period_of, study_area_partitions
 from lsm_assets.resources import LsmPaths
 from lsm_core import deformation, environment, proximity, terrain
+from lsm_core import drainage as routing
 from lsm_core.area import period_bounds
 from lsm_core.grid import AreaGrid
 from lsm_core.intake import delivery_for
@@ -19,9 +20,11 @@ class TerrainConfig(dg.Config):
     relief_radius_m: float = Field(100.0, description="Radius of the moving window for local relief, metres.")
 
 
-class ProximityConfig(dg.Config):
+class DrainageConfig(dg.Config):
     watershed_area_m2: float = Field(1e6, description="Minimum catchment area of a watershed (valley unit), m2.")
     slope_unit_area_m2: float = Field(1e5, description="Minimum catchment area of a slope unit (half-basin), m2.")
+    burn_rivers_m: float = Field(10.0, description="Depth the mapped rivers are burnt into the DEM before D8 "
+                                 "routing, metres (0 = no burning).")
 
 
 class DeformationConfig(dg.Config):
@@ -38,29 +41,39 @@ class FactorStackConfig(dg.Config):
     seed: int = Field(0, description="Seed of the VIF sample.")
 
 
-@dg.asset(partitions_def=study_area_partitions, description="Slope, aspect, curvatures, relief, TWI from the DEM.",
-          **COG)
+@dg.asset(partitions_def=study_area_partitions, description="D8 routing of the DEM with the mapped rivers burnt in, "
+          "done once per area: flow accumulation (cells), watershed and slope-unit labels.", **COG)
+def drainage(context: dg.AssetExecutionContext, config: DrainageConfig, paths: LsmPaths,
+             study_area_grid: AreaGrid) -> RasterFile:
+    cfg = paths.area(context.partition_key)
+    out = routing.drainage(cfg.layers["dem"], study_area_grid, paths.output_path("drainage", cfg.name, None, "tif"),
+                           cfg.layers["rivers"], watershed_area_m2=config.watershed_area_m2,
+                           slope_unit_area_m2=config.slope_unit_area_m2, burn_rivers_m=config.burn_rivers_m)
+    return RasterFile(out)
+
+
+@dg.asset(partitions_def=study_area_partitions, description="Slope, aspect, curvatures, relief from the DEM; TWI "
+          "from the drainage's flow accumulation.", **COG)
 def terrain_factors(context: dg.AssetExecutionContext, config: TerrainConfig, paths: LsmPaths,
-                    study_area_grid: AreaGrid) -> RasterFile:
+                    study_area_grid: AreaGrid, drainage: RasterFile) -> RasterFile:
     cfg = paths.area(context.partition_key)
     out = terrain.terrain_factors(cfg.layers["dem"], study_area_grid,
                                   paths.output_path("terrain_factors", cfg.name, None, "tif"),
-                                  relief_radius_m=config.relief_radius_m)
+                                  relief_radius_m=config.relief_radius_m, flow_accumulation_cells=drainage)
     return RasterFile(out)
 
 
 @dg.asset(partitions_def=study_area_partitions, description="Distance-decay values (0..1) for faults, valleys, "
-          "roads, buildings and mining, with the same-unit rule (DESIGN 6).", **COG)
-def proximity_factors(context: dg.AssetExecutionContext, config: ProximityConfig, paths: LsmPaths,
-                      study_area_grid: AreaGrid) -> RasterFile:
+          "roads, buildings and mining, with the same-unit rule (DESIGN 6) on the drainage's units.", **COG)
+def proximity_factors(context: dg.AssetExecutionContext, paths: LsmPaths, study_area_grid: AreaGrid,
+                      drainage: RasterFile) -> RasterFile:
     cfg = paths.area(context.partition_key)
     dmax = cfg.parameters["max_distance_m"]
     out = proximity.proximity_factors(cfg.layers, study_area_grid, cfg.layers["dem"],
                                       paths.output_path("proximity_factors", cfg.name, None, "tif"),
                                       {"faults": dmax["faults"], "valleys": dmax["valleys"], "roads": dmax["roads"],
                                        "buildings": dmax["buildings"], "mining": dmax["mining"]},
-                                      watershed_area_m2=config.watershed_area_m2,
-                                      slope_unit_area_m2=config.slope_unit_area_m2)
+                                      units=routing.read_units(drainage))
     context.add_output_metadata({f"dmax_{k}_m": float(v) for k, v in dmax.items()})
     return RasterFile(out)
 

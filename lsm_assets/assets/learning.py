@@ -122,8 +122,8 @@ class ShapConfig(dg.Config):
     models: list[str] = Field(list(MODEL_NAMES), description="Models to explain.")
     n_explain: int = Field(300, description="Rows explained per model (tree/linear explainers).")
     agnostic_method: Literal["permutation", "kernel"] = Field(
-        "permutation", description="SHAP for the SVM and MLP: 'permutation' (3 antithetic permutations per row) or "
-        "'kernel' (512 coalitions per row, about 5x slower; thorough).")
+        "permutation", description="SHAP for the SVM and MLP: 'permutation' (one antithetic permutation per row) or "
+        "'kernel' (512 coalitions per row, about 16x slower; thorough).")
     stability_model: str = Field("lightgbm", description="Model refitted on bootstrap resamples to measure how "
                                  "steady the importance ranking is for each strategy.")
     n_bootstrap: int = Field(5, description="Bootstrap refits for the ranking stability.")

@@ -169,3 +169,33 @@ def test_missing_distances_or_layers_are_config_errors(tmp_path):
         proximity_factors({k: v for k, v in layers.items() if k != "rivers"}, grid, dem, tmp_path / "p.tif", dmax)
     out = proximity_factors(layers, grid, dem, tmp_path / "p.tif", dmax)  # empty layers: all zero
     assert (read_raster(out) == 0).all()
+
+
+def test_drainage_routed_once_gives_the_same_units_and_factors(tmp_path):
+    """The drainage raster holds exactly the units proximity_factors would route itself (issue 13)."""
+    from lsm_core.drainage import DRAINAGE_BANDS, drainage, read_units
+    from lsm_core.hydrology import flow_accumulation
+
+    dem = _two_valleys(44, 57)
+    dem[30:33, 40:44] = np.nan
+    grid = _grid(*dem.shape)
+    h = dem.shape[0]
+    rivers = gpd.GeoDataFrame(geometry=[LineString([_xy(0.2, 5.1, h), _xy(43.6, 5.3, h)])], crs=CRS)
+    kw = dict(watershed_area_m2=40 * RES * RES, slope_unit_area_m2=15 * RES * RES, burn_rivers_m=5.0)
+    path = drainage(dem, grid, tmp_path / "drainage.tif", rivers, block=13, **kw)
+    assert band_names(path) == list(DRAINAGE_BANDS)
+    units, expected = read_units(path), area_units(dem, grid, rivers, **kw)
+    for name in ("watershed", "slope_unit"):
+        np.testing.assert_array_equal(units[name], expected[name], err_msg=name)
+    from rasterio.windows import Window
+
+    from lsm_core.proximity import _feature_mask
+
+    burnt = dem - 5.0 * _feature_mask(rivers, grid, Window(0, 0, grid.width, grid.height))
+    np.testing.assert_array_equal(read_raster(path)[0], flow_accumulation(burnt, RES).astype(np.float32))
+    layers = {"faults": [], "rivers": rivers, "roads": [LineString([_xy(3.3, 8.2, h), _xy(40.2, 52.6, h)])],
+              "buildings": [], "mining": []}
+    dmax = {"faults": 200.0, "valleys": 120.0, "roads": 90.0, "buildings": 60.0, "mining": 150.0}
+    a = read_raster(proximity_factors(layers, grid, dem, tmp_path / "a.tif", dmax, **kw))
+    b = read_raster(proximity_factors(layers, grid, dem, tmp_path / "b.tif", dmax, units=units))
+    np.testing.assert_array_equal(a, b)

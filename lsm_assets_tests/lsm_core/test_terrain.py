@@ -199,3 +199,17 @@ def test_dem_in_another_crs_is_reprojected_onto_the_grid(tmp_path):
     assert plane.shape == grid.shape
     np.testing.assert_allclose(np.median(slope), np.degrees(np.arctan(0.2)), atol=0.05)
     np.testing.assert_allclose(np.median(aspect), 270, atol=0.5)
+
+
+def test_terrain_takes_the_routed_accumulation_window_by_window(tmp_path):
+    """With the drainage's accumulation, TWI uses it and the DEM is not routed again."""
+    from lsm_core.drainage import drainage
+    from lsm_core.io import RasterFile
+
+    dem = _dem(70, 90, seed=3)
+    grid = _write_dem(tmp_path / "dem.tif", dem)
+    routed = RasterFile(drainage(tmp_path / "dem.tif", grid, tmp_path / "drainage.tif", burn_rivers_m=0.0))
+    a = read_raster(terrain_factors(tmp_path / "dem.tif", grid, tmp_path / "a.tif", block=37,
+                                    flow_accumulation_cells=routed))
+    b = read_raster(terrain_factors(tmp_path / "dem.tif", grid, tmp_path / "b.tif", block=37))
+    np.testing.assert_array_equal(a, b)
