@@ -71,27 +71,32 @@ def _report(reg) -> None:
 
 WORKERS = click.option("--workers", type=int, default=None, show_default="one per core",
                        help="Partitions materialized side by side (worker processes); 1 = one after the other.")
+PRESET = click.option("--preset", type=click.Choice(["default", "thorough"]), default="default", show_default=True,
+                      help="thorough: 100 PU bags, 300-tree forests, exact-split GBDT, kernel SHAP on 200 rows "
+                           "(publication runs; several times slower).")
 
 
 @main.command()
 @click.option("--area", "areas", multiple=True, help="Only these study areas (default: all).")
 @WORKERS
+@PRESET
 @click.pass_obj
-def materialize(data_root: Path, areas: tuple[str, ...], workers: int | None) -> None:
+def materialize(data_root: Path, areas: tuple[str, ...], workers: int | None, preset: str) -> None:
     """Materialize every asset for every registered partition."""
-    _materialize(data_root, areas, workers)
+    _materialize(data_root, areas, workers, preset)
 
 
-def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = None) -> None:
+def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = None, preset: str = "default") -> None:
     from lsm_assets.definitions import defs
-    from lsm_assets.materialize import materialize_all
+    from lsm_assets.materialize import PRESETS, materialize_all
     from lsm_assets.registry import register as do_register
 
     instance = _instance()
     reg = do_register(instance, data_root)
     _report(reg)
     t0 = time.perf_counter()
-    results = materialize_all(defs, instance, reg, data_root, areas or None, max_workers=workers)
+    results = materialize_all(defs, instance, reg, data_root, areas or None, run_config=PRESETS[preset],
+                              max_workers=workers)
     failed = [r for r in results if not r.success]
     for r in results:
         click.echo(f"{'ok    ' if r.success else 'FAILED'} {r.partition_key:24s} {r.seconds:6.1f} s  run {r.run_id}"
@@ -109,8 +114,9 @@ def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = 
 @main.command()
 @click.option("--seed", default=0, show_default=True)
 @WORKERS
+@PRESET
 @click.pass_obj
-def demo(data_root: Path, seed: int, workers: int | None) -> None:
+def demo(data_root: Path, seed: int, workers: int | None, preset: str) -> None:
     """Generate the default data if missing, register partitions, materialize everything."""
     from lsm_core.synthetic import generate_demo
 
@@ -118,7 +124,7 @@ def demo(data_root: Path, seed: int, workers: int | None) -> None:
         t0 = time.perf_counter()
         generate_demo(data_root, seed=seed)
         click.echo(f"generated the demo study areas in {time.perf_counter() - t0:.1f} s")
-    _materialize(data_root, (), workers)
+    _materialize(data_root, (), workers, preset)
 
 
 if __name__ == "__main__":

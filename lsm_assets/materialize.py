@@ -26,6 +26,16 @@ from lsm_assets.registry import Registration
 SIDE_BY_SIDE_CONFIG = {"ops": {"susceptibility_map": {"config": {"scheduler_address": "serial"}}}}
 
 
+# The expensive paths the defaults replace, for publication runs (`lsm materialize --preset thorough`):
+# benchmarks/bench_demo.py measures how far the defaults move the published numbers from these.
+THOROUGH_CONFIG = {"ops": {
+    "negative_samples": {"config": {"bags": 100}},
+    "trained_models": {"config": {"forest_trees": 300, "gbdt_binned": False}},
+    "shap_importance": {"config": {"agnostic_method": "kernel", "agnostic_rows": 200}},
+}}
+PRESETS = {"default": None, "thorough": THOROUGH_CONFIG}
+
+
 def resources_for(data_root: str | Path) -> dict:
     """The Definitions' resources, pointed at ``data_root``."""
     from lsm_assets.io_managers import CogIOManager, GridIOManager, TableIOManager
@@ -84,9 +94,9 @@ def _run_in_worker(instance_ref: object, data_root: str, partition_key: str,
         return run_partition(defs, instance, data_root, partition_key, run_config)
 
 
-def _merge(base: dict, extra: dict | None) -> dict:
+def merge_run_config(base: dict | None, extra: dict | None) -> dict:
     """``extra`` run config over ``base`` (op by op, config field by field)."""
-    ops = {k: {"config": dict(v.get("config", {}))} for k, v in base.get("ops", {}).items()}
+    ops = {k: {"config": dict(v.get("config", {}))} for k, v in (base or {}).get("ops", {}).items()}
     for op, v in (extra or {}).get("ops", {}).items():
         ops.setdefault(op, {"config": {}})["config"].update(v.get("config", {}))
     return {**(extra or {}), "ops": ops}
@@ -113,7 +123,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
                         if k.endswith(f"|{area}")]
         return results
 
-    pair_config = _merge(SIDE_BY_SIDE_CONFIG, run_config)
+    pair_config = merge_run_config(SIDE_BY_SIDE_CONFIG, run_config)
     ref, root = instance.get_ref(), str(data_root)
     results: list[RunOutcome] = []
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:

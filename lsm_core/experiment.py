@@ -9,7 +9,8 @@ the strategies: ``prediction_rate_auc`` scores every model on the same later eve
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ from sklearn.metrics import roc_auc_score
 from lsm_core import explain
 from lsm_core.errors import ConfigError, ModelError
 from lsm_core.models import (
-    FOREST_TUNING_TREES,
     MODEL_NAMES,
     TunedModel,
     load_model,
@@ -57,10 +57,11 @@ def training_table(positives: pd.DataFrame, negatives: pd.DataFrame, strategy: s
 
 def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], categorical: Sequence[str],
                  models: Sequence[str], model_dir: str | Path, *, n_splits: int = 5, n_repeats: int = 1,
-                 seed: int = 0, forest_tuning_trees: int | None = FOREST_TUNING_TREES) -> StrategyResult:
+                 seed: int = 0, fixed_params: Mapping[str, Mapping[str, Any]] | None = None) -> StrategyResult:
     """Tune, spatially cross-validate and save every model on one strategy's training table.
 
-    ``forest_tuning_trees``: see ``models.tune_on_validation`` (None = search with the full forest).
+    ``fixed_params``: per model name, parameters fixed for its grid search, refit and spatial CV
+    (e.g. ``{"random_forest": {"n_estimators": 100}}``).
     """
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
@@ -71,8 +72,10 @@ def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
     cat = [c for c in categorical if c in factors]
     out = StrategyResult()
     for name in models:
+        start = time.perf_counter()
         tuned = tune_on_validation(name, X, y, groups, categorical=cat, random_state=seed,
-                                   forest_tuning_trees=forest_tuning_trees)
+                                   fixed_params=(fixed_params or {}).get(name))
+        tuned_at = time.perf_counter()
         folds = spatial_cv_scores(name, X, y, coords, groups, params=tuned.best_params, categorical=cat,
                                   n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
         path = save_model(tuned.model, Path(model_dir) / f"{strategy}__{name}.joblib",
@@ -87,7 +90,8 @@ def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
                          "best_params": json.dumps(tuned.best_params, default=str), "n_train_rows": len(table),
                          **{f"test_{k}": tuned.test_metrics[k] for k in (*METRICS, "tn", "fp", "fn", "tp")},
                          **{f"spatial_cv_{k}": float(folds[k].mean()) for k in METRICS},
-                         "spatial_cv_auc_std": float(folds["auc"].std(ddof=1)) if len(folds) > 1 else float("nan")})
+                         "spatial_cv_auc_std": float(folds["auc"].std(ddof=1)) if len(folds) > 1 else float("nan"),
+                         "tuning_s": round(tuned_at - start, 3), "spatial_cv_s": round(time.perf_counter() - tuned_at, 3)})
     return out
 
 

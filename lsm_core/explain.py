@@ -283,13 +283,19 @@ def _split(model: Any) -> tuple[Any | None, Any]:
 
 def _kind(est: Any) -> tuple[str, str]:
     """(explainer, output scale) for the final estimator: tree, linear or kernel (model-agnostic)."""
-    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
     if isinstance(est, (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, ExtraTreeClassifier)):
         return "tree", "probability"  # leaves hold class fractions, averaged over the trees
-    if isinstance(est, GradientBoostingClassifier) or type(est).__module__.startswith("lightgbm"):
+    boosted = (GradientBoostingClassifier, HistGradientBoostingClassifier)
+    if isinstance(est, boosted) or type(est).__module__.startswith("lightgbm"):
         return "tree", "log-odds"  # boosted raw scores
     if isinstance(est, (LogisticRegression, LogisticRegressionCV)):
         return "linear", "log-odds"

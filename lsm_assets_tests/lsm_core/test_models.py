@@ -174,11 +174,13 @@ def test_grid_shortcuts_give_the_aucs_of_fitting_every_point(name, samples):
     assert [{k: v for k, v in r.items() if k != "auc"} for r in fast] == list(ParameterGrid(PARAM_GRIDS[name]))
 
 
-def test_forest_grid_searched_with_a_smaller_forest_refits_the_full_one(samples):
+def test_fixed_params_hold_for_the_grid_the_refit_and_best_params(samples):
     X, y, _, groups = samples
-    tuned = tune_on_validation("random_forest", X, y, groups, categorical=["lith"], forest_tuning_trees=20)
-    assert tuned.model[-1].n_estimators == DEFAULT_PARAMS["random_forest"]["n_estimators"]
-    full = tune_on_validation("random_forest", X, y, groups, categorical=["lith"], forest_tuning_trees=None)
+    tuned = tune_on_validation("random_forest", X, y, groups, categorical=["lith"],
+                               fixed_params={"n_estimators": 20})
+    assert tuned.model[-1].n_estimators == 20 and tuned.best_params["n_estimators"] == 20
+    full = tune_on_validation("random_forest", X, y, groups, categorical=["lith"])
+    assert full.model[-1].n_estimators == DEFAULT_PARAMS["random_forest"]["n_estimators"]
     assert not tuned.validation_auc["auc"].equals(full.validation_auc["auc"])
 
 
@@ -257,3 +259,24 @@ def test_clear_errors_for_bad_training_data(samples):
         check_training_data(X.assign(lith="granite"), y)
     with pytest.raises(ConfigError, match="unknown model"):
         make_model("xgboost")
+
+
+def test_gbdt_is_binned_by_default_and_exact_on_request(samples):
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+
+    X, y, _, _ = samples
+    binned, exact = make_model("gbdt").fit(X, y), make_model("gbdt", params={"binned": False}).fit(X, y)
+    assert isinstance(binned[-1], HistGradientBoostingClassifier) and binned[-1].max_iter == 150
+    assert binned[-1].max_depth == 7 and binned[-1].learning_rate == 0.05
+    assert isinstance(exact[-1], GradientBoostingClassifier) and exact[-1].n_estimators == 150
+    assert abs(evaluate(y, binned.predict_proba(X))["auc"] - evaluate(y, exact.predict_proba(X))["auc"]) < 0.02
+
+
+def test_binned_gbdt_shap_adds_up_to_its_log_odds(samples):
+    from lsm_core.explain import shap_values_for_plot
+
+    X, y, _, _ = samples
+    model = make_model("gbdt", categorical=["lith"]).fit(X, y)
+    sv = shap_values_for_plot(model, X, n_explain=50)
+    assert (sv.explainer, sv.output) == ("tree", "log-odds")
+    np.testing.assert_allclose(sv.values.sum(axis=1) + sv.base_value, model.decision_function(sv.data), atol=1e-6)
