@@ -122,7 +122,7 @@ def demo(data_root: Path, seed: int, workers: int | None, preset: str) -> None:
 
     if not (data_root / "study_areas").exists() or not any((data_root / "study_areas").iterdir()):
         t0 = time.perf_counter()
-        generate_demo(data_root, seed=seed)
+        generate_demo(data_root, seed=seed, workers=workers or os.cpu_count() or 1)
         click.echo(f"generated the demo study areas in {time.perf_counter() - t0:.1f} s")
     _materialize(data_root, (), workers, preset)
 

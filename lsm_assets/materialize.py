@@ -29,7 +29,7 @@ SIDE_BY_SIDE_CONFIG = {"ops": {"susceptibility_map": {"config": {"scheduler_addr
 # The expensive paths the defaults replace, for publication runs (`lsm materialize --preset thorough`):
 # benchmarks/bench_demo.py measures how far the defaults move the published numbers from these.
 THOROUGH_CONFIG = {"ops": {
-    "negative_samples": {"config": {"bags": 100}},
+    "negative_samples": {"config": {"bags": 100, "max_positives": None}},
     "trained_models": {"config": {"forest_trees": 300, "gbdt_binned": False}},
     "shap_importance": {"config": {"agnostic_method": "kernel", "agnostic_rows": 200}},
 }}
@@ -79,10 +79,19 @@ def run_partition(defs: dg.Definitions, instance: dg.DagsterInstance, data_root:
     return RunOutcome(partition_key, result.run_id, result.success, time.perf_counter() - start, error)
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _worker_init() -> None:
-    # one partition per core: the libraries' own thread pools would only oversubscribe the cores
+    # One partition per core: the libraries' own thread pools (OpenMP in the GBDT and LightGBM, BLAS)
+    # would only oversubscribe the cores, and OpenMP's spinning threads then slow every run down.
+    # The variables reach runtimes loaded later; threadpoolctl caps those already loaded.
+    import os
+
     from threadpoolctl import threadpool_limits
 
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
     threadpool_limits(1)
 
 
@@ -113,7 +122,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
     workers, the runs use ``lsm_assets.definitions.defs``.
     """
     areas = list(areas or reg.areas)
-    pairs = [str(area_period_key(a, p)) for a, p in reg.pairs if a in areas]
+    pairs = [str(area_period_key(a, p)) for a in areas for a2, p in reg.pairs if a2 == a]
     workers = max_workers or os.cpu_count() or 1
     if workers == 1 or instance.is_ephemeral:
         results = []

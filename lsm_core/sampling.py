@@ -304,14 +304,18 @@ def _score_summary(scores: np.ndarray) -> dict:
 def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, velocity_band: str = "velocity_mm_yr",
                        threshold_mm_yr: float = 5.0, features: Sequence[str] | None = None, n_estimators: int = 100,
                        max_pool: int = 300_000, quantile: float = 0.5, base_estimator: BaseEstimator | None = None,
-                       seed: int, n_jobs: int | None = None, block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, dict]:
+                       max_positives: int | None = None, seed: int, n_jobs: int | None = None,
+                       block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, dict]:
     """``n`` InSAR-PU negatives (paper a): the least landslide-like pixels of the low-deformation pool.
 
     U = valid pixels with |v| < ``threshold_mm_yr`` (mm/yr) that are not positive pixels; when U holds
     more than ``max_pool`` pixels a uniform subsample of ``max_pool`` is scored (the pool only has
     to represent U; fitting cost grows with it). Bagging-PU is fit on P vs U, each pool pixel's PU
     score is its out-of-bag score, and negatives are drawn uniformly from the lowest ``quantile``
-    share. ``n_jobs`` threads fit the bags (same result for any value). Returns the table
+    share. ``max_positives``: at most this many positive pixels (a seeded uniform draw) enter the P-vs-U
+    classifier, and each bag draws as many pool pixels; the pixels of one landslide are strongly
+    alike, so a few thousand carry its signature while the fitting cost grows with the count.
+    ``n_jobs`` threads fit the bags (same result for any value). Returns the table
     (``pu_score`` filled) and JSON-ready diagnostics (pool size, PU score quantiles/histograms).
     """
     names = stack.names
@@ -329,6 +333,10 @@ def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, ve
     if positives.empty:
         raise SamplingError("no positive samples: InSAR-PU needs labeled landslide pixels")
     XP = positives[feats].to_numpy(float)
+    n_pos_all = len(XP)
+    if max_positives is not None and len(XP) > max_positives:
+        keep = np.sort(np.random.default_rng([seed, 0x5055]).choice(len(XP), int(max_positives), replace=False))
+        XP = XP[keep]
     if not np.isfinite(XP).all():
         raise SamplingError("positive samples hold nodata (NaN) factor values; draw them with positive_samples")
     W, vi = stack.grid.width, names.index(velocity_band)
@@ -362,7 +370,8 @@ def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, ve
                    strategy="insar_pu", pu=scores[chosen])
     diagnostics = {
         "pool_size": int(pool.n_candidates), "pool_scored": len(XU), "pool_subsampled": pool.n_candidates > max_pool,
-        "n_positives": len(XP), "n_negatives": int(n), "threshold_mm_yr": float(threshold_mm_yr),
+        "n_positives": n_pos_all, "n_positives_in_classifier": len(XP), "n_negatives": int(n),
+        "threshold_mm_yr": float(threshold_mm_yr),
         "velocity_band": velocity_band, "features": feats, "n_estimators": int(n_estimators),
         "quantile": float(quantile), "score_cutoff": float(finite[max(int(quantile * finite.size) - 1, 0)]),
         "n_never_out_of_bag": int(np.isnan(scores).sum()),

@@ -104,9 +104,20 @@ AREAS: dict[str, AreaSpec] = {
 
 
 def generate_demo(data_root: Path, *, seed: int = 0, scale: float = 1.0,
-                  areas: Sequence[str] = ("karst", "loess")) -> dict:
-    """Write the synthetic areas under ``data_root``; returns {area: summary} (pixels, seconds, landslides, periods)."""
-    return {name: generate_area(name, data_root, seed=seed, scale=scale) for name in areas}
+                  areas: Sequence[str] = ("karst", "loess"), workers: int = 1) -> dict:
+    """Write the synthetic areas under ``data_root``; returns {area: summary} (pixels, seconds, landslides, periods).
+
+    ``workers`` > 1 writes the areas side by side in that many processes; each area has its own seed
+    stream, so the files are the same either way.
+    """
+    if workers <= 1 or len(areas) <= 1:
+        return {name: generate_area(name, data_root, seed=seed, scale=scale) for name in areas}
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(min(workers, len(areas)), mp_context=get_context("spawn")) as pool:
+        futures = {name: pool.submit(generate_area, name, data_root, seed=seed, scale=scale) for name in areas}
+        return {name: f.result() for name, f in futures.items()}
 
 
 def generate_area(name: str, data_root: Path, *, seed: int = 0, scale: float = 1.0) -> dict:

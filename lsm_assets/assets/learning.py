@@ -37,6 +37,8 @@ class NegativeSamplingConfig(dg.Config):
     bags: int = Field(30, description="InSAR-PU: number of Bagging-PU bags. Each pool pixel's score is the mean of "
                       "its ~28 out-of-bag trees; 100 bags (thorough) pick negatives of the same true hazard on the "
                       "demo (benchmarks/bench_demo.py) at 3x the cost.")
+    max_positives: int | None = Field(5000, description="InSAR-PU: at most this many positive pixels (seeded "
+                                      "uniform draw) enter the P-vs-U classifier; null = all (thorough).")
     quantile: float = Field(0.5, description="InSAR-PU: reliable negatives come from this lowest-scoring share of "
                             "the pool.")
     max_pool: int = Field(300_000, description="InSAR-PU: the pool is subsampled uniformly to at most this size.")
@@ -88,7 +90,7 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
                 factor_stack, pd.DataFrame(positive_samples.drop(columns="geometry")), n,
                 threshold_mm_yr=threshold, n_estimators=config.bags, max_pool=config.max_pool,
                 features=[n for n in factor_stack.names if n not in config.pu_exclude],
-                quantile=config.quantile, seed=config.seed)
+                quantile=config.quantile, max_positives=config.max_positives, seed=config.seed)
             meta["pu_diagnostics"] = dg.MetadataValue.json(json.loads(json.dumps(diag, default=float)))
             meta["pu_pool_size"] = int(diag["pool_size"])
         else:

@@ -45,7 +45,14 @@ def materialized(pristine_world, tmp_path_factory):
 def test_every_partition_materializes(materialized):
     data, instance, reg, results = materialized
     assert reg.areas == ("karst", "loess") and len(reg.pairs) == 4 and not reg.rejected
-    assert all(r.success for r in results)
+    assert all(r.success for r in results), [r.error for r in results if not r.success]
+    # area runs first, then one run per (area, period), all in the test's instance (side by side in workers)
+    assert [r.partition_key for r in results] == ["karst", "loess",
+                                                  *(str(area_period_key(a, p)) for a in reg.areas
+                                                    for a2, p in reg.pairs if a2 == a)]
+    runs = {r.run_id: instance.get_run_by_id(r.run_id) for r in results}
+    assert all(run is not None and run.tags["dagster/partition"] == r.partition_key
+               for r, run in zip(results, runs.values(), strict=True))
     assert set(instance.get_dynamic_partitions("study_area")) == {"karst", "loess"}
     for area, period in reg.pairs:
         stack = RasterFile(data / "warehouse" / "factor_stack" / area / f"{period}.tif")

@@ -199,6 +199,17 @@ def test_insar_pu_subsamples_a_large_pool_and_reports_a_small_one(world, positiv
         insar_pu_negatives(world.stack, positives, pool * 3 // 4, threshold_mm_yr=0.1, n_estimators=5, seed=0)
 
 
+def test_insar_pu_caps_the_positives_of_the_classifier_seeded(world, positives):
+    cap = len(positives) // 3
+    a, diag = insar_pu_negatives(world.stack, positives, 100, n_estimators=10, max_positives=cap, seed=0)
+    b, _ = insar_pu_negatives(world.stack, positives, 100, n_estimators=10, max_positives=cap, seed=0)
+    full, full_diag = insar_pu_negatives(world.stack, positives, 100, n_estimators=10, seed=0)
+    assert diag["n_positives_in_classifier"] == cap and diag["n_positives"] == len(positives)
+    assert full_diag["n_positives_in_classifier"] == len(positives)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(full) == len(a) == 100
+
+
 def test_a_constant_pu_feature_is_named(tmp_path, world, positives):
     data = world.stack.read()
     data[3] = np.where(np.isnan(data[3]), np.nan, 2.0)  # one lithology everywhere
