@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -c "from lsm_core.hydrology import compile_kernels; compile_kernels()"
 	@touch $(STAMP)
 
 install: $(STAMP)
