@@ -12,7 +12,7 @@ Tolerance (scale 1, unless ``--no-tolerance``): on the first karst period's samp
 are compared with the thorough path they replace, in the same process, one after the other:
 random forests of 300 instead of 100 trees and the exact-split GBDT instead of the binned one (grid
 search, refit and spatial CV; test and spatial-CV AUC of every strategy), kernel SHAP (512 coalitions,
-200 rows) instead of permutation SHAP (1 permutation per row, 100 rows) for the SVM and MLP (Spearman
+200 rows) instead of permutation SHAP (1 permutation per row, 200 rows) for the SVM and MLP (Spearman
 correlation of the mean |SHAP| per factor), and 100 Bagging-PU bags on every positive pixel instead
 of 30 bags on at most 5000 (mean true hazard of the chosen InSAR-PU negatives, from the synthetic truth).
 Ratios are thorough / default. Tolerances: AUC within 0.01, SHAP Spearman >= 0.9, hazard within 0.01.
@@ -117,7 +117,7 @@ def tolerance(data: Path) -> dict:
             rows = pd.DataFrame(experiment.run_strategy(table, strategy, stack.names, cat, ["svm", "mlp"],
                                                         Path(tmp) / "m", seed=0).rows)
             imps = {}
-            for method, n_rows in (("permutation", 100), ("kernel", 200)):  # ShapConfig default vs thorough
+            for method, n_rows in (("permutation", 200), ("kernel", 200)):  # ShapConfig default vs thorough
                 t = time.perf_counter()
                 imps[method] = pd.DataFrame(experiment.importance_rows(rows, table, n_explain=300, seed=0,
                                                                        agnostic_method=method,

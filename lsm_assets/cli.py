@@ -72,7 +72,7 @@ def _report(reg) -> None:
 WORKERS = click.option("--workers", type=int, default=None, show_default="one per core",
                        help="Partitions materialized side by side (worker processes); 1 = one after the other.")
 PRESET = click.option("--preset", type=click.Choice(["default", "thorough"]), default="default", show_default=True,
-                      help="thorough: 100 PU bags, 300-tree forests, exact-split GBDT, kernel SHAP on 200 rows "
+                      help="thorough: 100 PU bags, 300-tree forests, exact-split GBDT, kernel SHAP "
                            "(publication runs; several times slower).")
 
 

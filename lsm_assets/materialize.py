@@ -31,7 +31,7 @@ SIDE_BY_SIDE_CONFIG = {"ops": {"susceptibility_map": {"config": {"scheduler_addr
 THOROUGH_CONFIG = {"ops": {
     "negative_samples": {"config": {"bags": 100, "max_positives": None}},
     "trained_models": {"config": {"forest_trees": 300, "gbdt_binned": False}},
-    "shap_importance": {"config": {"agnostic_method": "kernel", "agnostic_rows": 200}},
+    "shap_importance": {"config": {"agnostic_method": "kernel"}},
 }}
 PRESETS = {"default": None, "thorough": THOROUGH_CONFIG}
 

@@ -129,8 +129,9 @@ class ShapConfig(dg.Config):
     agnostic_method: Literal["permutation", "kernel"] = Field(
         "permutation", description="SHAP for the SVM and MLP: 'permutation' (one antithetic permutation per row) or "
         "'kernel' (512 coalitions per row, about 16x slower; thorough).")
-    agnostic_rows: int = Field(100, description="Rows explained per SVM / MLP (their SHAP costs a model evaluation "
-                               "per row x background row x step; thorough: 200).")
+    agnostic_rows: int = Field(200, description="Rows explained per SVM / MLP (their SHAP costs a model evaluation "
+                               "per row x background row x step). Fewer rows change the importances more than "
+                               "fewer permutations do (benchmarks/bench_demo.py).")
     stability_model: str = Field("lightgbm", description="Model refitted on bootstrap resamples to measure how "
                                  "steady the importance ranking is for each strategy.")
     n_bootstrap: int = Field(5, description="Bootstrap refits for the ranking stability.")
