@@ -60,3 +60,19 @@ def test_definitions_validate_from_the_workspace(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All code locations passed validation" in done.stderr + done.stdout
+
+
+def test_presets_and_side_by_side_config_are_valid_run_config():
+    """`--preset thorough` and the side-by-side override name real assets and config fields."""
+    from lsm_assets.materialize import PRESETS, SIDE_BY_SIDE_CONFIG, merge_run_config
+    from lsm_assets.partitions import area_period_partitions
+
+    pair_assets = [k for a in defs.assets for k in a.keys if a.partitions_def == area_period_partitions]
+    job = dg.define_asset_job("pairs", selection=pair_assets).resolve(asset_graph=defs.resolve_asset_graph())
+    for name, preset in PRESETS.items():
+        config = merge_run_config(SIDE_BY_SIDE_CONFIG, preset)
+        assert dg.validate_run_config(job, config), name
+    thorough = PRESETS["thorough"]["ops"]
+    assert thorough["negative_samples"]["config"]["bags"] == 100
+    assert thorough["trained_models"]["config"] == {"forest_trees": 300, "gbdt_binned": False}
+    assert thorough["shap_importance"]["config"]["agnostic_method"] == "kernel"
