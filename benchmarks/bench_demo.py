@@ -32,6 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# one thread per process, as in materialize_all's workers, so the tolerance part's time ratios compare
+# the algorithms rather than how many threads each library happens to start
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 
 def _step_seconds(instance) -> dict[str, dict[str, float]]:
