@@ -93,6 +93,21 @@ def _worker_init() -> None:
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
     threadpool_limits(1)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the process that started it dies, even by SIGKILL.
+
+    Otherwise a killed ``lsm materialize`` leaves its workers behind (Dagster's runs ignore SIGTERM).
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
 
 
 def _run_in_worker(instance_ref: object, data_root: str, partition_key: str,
