@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,7 @@ def shap_values_for_plot(
     random_state: int = 0,
     agnostic_explain: int | None = 200,
     agnostic_background: int = 20,
-    agnostic_method: str = "permutation",
+    agnostic_method: Literal["permutation", "kernel"] = "permutation",
     agnostic_permutations: int = 1,
     agnostic_samples: int | str = 512,
 ) -> ShapValues:
@@ -99,7 +99,7 @@ def shap_values_for_plot(
       15 factors and 20 background rows). Exactly additive for every permutation; the noise of one
       permutation per row averages out over the rows of the mean |SHAP|.
     - ``"kernel"``: ``shap.KernelExplainer`` with ``agnostic_samples`` coalitions per row (all coalitions
-      when 2^factors - 2 <= that): 512 x background predictions per row, about 16x the default's cost.
+      when 2^factors - 2 <= that): 512 x background predictions per row, about 6x the default's cost (bench_demo.py).
       ``benchmarks/bench_demo.py`` measures how far the two rankings differ.
     """
     if not isinstance(X, pd.DataFrame) or X.empty:

@@ -128,7 +128,7 @@ class ShapConfig(dg.Config):
     n_explain: int = Field(300, description="Rows explained per model (tree/linear explainers).")
     agnostic_method: Literal["permutation", "kernel"] = Field(
         "permutation", description="SHAP for the SVM and MLP: 'permutation' (one antithetic permutation per row) or "
-        "'kernel' (512 coalitions per row, about 16x slower; thorough).")
+        "'kernel' (512 coalitions per row, about 6x slower; thorough).")
     agnostic_rows: int = Field(200, description="Rows explained per SVM / MLP (their SHAP costs a model evaluation "
                                "per row x background row x step). Fewer rows change the importances more than "
                                "fewer permutations do (benchmarks/bench_demo.py).")
