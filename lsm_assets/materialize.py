@@ -1,6 +1,6 @@
 """Materialize the asset graph for every registered partition, partitions side by side.
 
-Area-only assets (grid, inventory, terrain, proximity) run once per area; as soon as an area's run
+Area-only assets (grid, inventory, drainage, terrain, proximity) run once per area; as soon as an area's run
 has finished, its area x period runs are submitted. Runs go to a pool of worker processes, one per
 core by default, so independent partitions use every core; each run is an ordinary Dagster run in
 the given (persistent) instance and shows in the UI like one launched there.
@@ -86,8 +86,6 @@ def _worker_init() -> None:
     # One partition per core: the libraries' own thread pools (OpenMP in the GBDT and LightGBM, BLAS)
     # would only oversubscribe the cores, and OpenMP's spinning threads then slow every run down.
     # The variables reach runtimes loaded later; threadpoolctl caps those already loaded.
-    import os
-
     from threadpoolctl import threadpool_limits
 
     for name in THREAD_VARIABLES:

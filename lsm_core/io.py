@@ -202,13 +202,14 @@ class RasterWriter:
         self._ds.write(data.astype(self.dtype), window=window)
 
     def _copy_cache(self) -> int:
-        """Block cache for the COG copy, bytes: two rows of tiles of every band, at least COPY_CACHE_BYTES.
+        """Block cache for the COG copy, bytes: two rows of tiles of every band, at least COPY_CACHE_BYTES,
+        at most the process's own cache size (GDAL's default: 5 % of RAM).
 
-        GDAL's default (5 % of RAM) could grow with a national raster; a cache smaller than a row of
-        tiles makes the overview pass re-read blocks (64 MB doubled the copy of a 15-band 1.44 M-pixel stack).
+        A cache smaller than a row of tiles makes the overview pass re-read blocks (64 MB doubled the
+        copy of a 15-band 1.44 M-pixel stack); the upper bound keeps a national raster's copy in budget.
         """
         row = 2 * self.grid.width * self.block * len(self.names) * np.dtype(self.dtype).itemsize
-        return max(COPY_CACHE_BYTES, row)
+        return min(max(COPY_CACHE_BYTES, row), max(int(get_gdal_config("GDAL_CACHEMAX")), COPY_CACHE_BYTES))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         # tags are written last so that a writer can add what it learned while writing (e.g. band statistics)
