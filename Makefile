@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pu.py
 	$(BIN)/python benchmarks/bench_threshold.py
 	$(BIN)/python benchmarks/bench_predict.py
+	$(BIN)/python benchmarks/bench_demo.py
 
 clean-data:
 	rm -rf data/study_areas data/incoming data/warehouse data/archive data/quarantine

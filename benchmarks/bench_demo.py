@@ -1,6 +1,7 @@
 """Benchmark the demo pipeline end to end: seconds per asset per partition, and what the cheap paths cost in science.
 
     python benchmarks/bench_demo.py [--scale 1 [2 4 ...]] [--workers N] [--no-tolerance] [--keep DIR]
+    python benchmarks/bench_demo.py --tolerance-only DATA_ROOT   # on an already materialized demo
 
 For each scale: a fresh data root and Dagster home, ``generate_demo`` (karst + loess, two periods
 each), registration, and ``materialize_all`` with the default configuration: every asset for both
