@@ -30,12 +30,12 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from lsm_core.errors import ConfigError, ModelError
 from lsm_core.io import atomic_path
 from lsm_core.spatial_cv import RepeatedSpatialKFold, _group_codes
+from lsm_core.svm import RBFSVC
 
 __all__ = ["DEFAULT_PARAMS", "MODEL_NAMES", "PARAM_GRIDS", "FactorCheck", "TunedModel",
            "check_training_data", "cv_scores", "evaluate", "grid_validation_auc", "library_versions", "load_model",
@@ -198,7 +198,7 @@ def _estimator(name: str, p: dict[str, Any], random_state: int) -> BaseEstimator
         return LogisticRegression(random_state=random_state, **p)
     if name == "svm":
         # SVC(probability=True) is deprecated in sklearn 1.9: Platt-scale the decision function instead.
-        return CalibratedClassifierCV(SVC(kernel="rbf", random_state=random_state, **p), method="sigmoid",
+        return CalibratedClassifierCV(RBFSVC(kernel="rbf", random_state=random_state, **p), method="sigmoid",
                                       ensemble=False, cv=5)
     if name == "mlp":
         return MLPClassifier(random_state=random_state, **p)
@@ -341,7 +341,7 @@ def grid_validation_auc(name: str, X_train: Any, y_train: np.ndarray, X_val: Any
         fit_params = {**(fixed_params or {}), **fit_params}
         model = make_model(name, params=fit_params, categorical=categorical, random_state=random_state)
         if name == "svm":
-            model.set_params(model=SVC(kernel="rbf", random_state=random_state,
+            model.set_params(model=RBFSVC(kernel="rbf", random_state=random_state,
                                        **{**DEFAULT_PARAMS["svm"], **fit_params}))
         model.fit(X_train, y_train)
         for params in points:
