@@ -7,13 +7,15 @@ class; a low out-of-bag score marks a pixel of the unlabeled pool as a reliable 
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.tree import BaseDecisionTree, DecisionTreeClassifier
-from sklearn.utils import check_random_state
+from sklearn.utils import Tags, check_random_state
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from lsm_core.errors import ConfigError, SamplingError
@@ -75,7 +77,11 @@ def _fit_bag(
 
 
 class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
-    """Bagging-PU classifier (Mordelet & Vert 2014): labels ``s`` are 1 = positive, 0 = unlabeled.
+    """Bagging-PU classifier (Mordelet & Vert 2014): labels ``y`` are 1 = positive, 0 = unlabeled.
+
+    A scikit-learn binary classifier (it passes ``parametrize_with_checks`` with the PU-specific
+    exceptions listed in ``lsm_assets_tests/lsm_core/test_pu.py``). The label values
+    are fixed: 1 marks a labeled positive and 0 an unlabeled row, any other value is refused.
 
     Parameters
     ----------
@@ -122,20 +128,27 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
             return max(1, int(round(m * n_unl)))
         raise ConfigError(f"max_samples must be None, an int >= 1 or a float in (0, 1], got {m!r}")
 
-    def fit(self, X, s) -> BaggingPUClassifier:
-        """Fit B bags on positives (s == 1) vs draws from the unlabeled rows (s == 0)."""
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # PU: labeled positives vs one unlabeled pool
+        return tags
+
+    def fit(self, X: Any, y: Any) -> BaggingPUClassifier:
+        """Fit B bags on positives (y == 1) vs draws from the unlabeled rows (y == 0)."""
         if not (isinstance(self.n_estimators, numbers.Integral) and self.n_estimators >= 1):
             raise ConfigError(f"n_estimators must be an int >= 1, got {self.n_estimators!r}")
-        X, s = validate_data(self, X, s, dtype=(np.float64, np.float32), y_numeric=True)
-        labels = np.unique(s)
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+        check_classification_targets(y)  # a continuous target is refused as sklearn does ("Unknown label type")
+        labels = np.unique(y)
         if not np.isin(labels, (0, 1)).all():
-            raise SamplingError(f"PU labels must be 1 (positive) or 0 (unlabeled), got values {labels.tolist()}")
-        pos = s == 1
+            kind = "Only binary classification is supported. " if labels.size > 2 else ""
+            raise SamplingError(f"{kind}PU labels must be 1 (positive) or 0 (unlabeled), got values {labels.tolist()}")
+        pos = y == 1
         n_pos, n_unl = int(pos.sum()), int((~pos).sum())
         if n_pos == 0:
-            raise SamplingError("no positive (s == 1) rows: Bagging-PU needs labeled positives")
+            raise SamplingError("no positive (y == 1) rows, only one class: Bagging-PU needs labeled positives")
         if n_unl == 0:
-            raise SamplingError("no unlabeled (s == 0) rows: the unlabeled pool is empty")
+            raise SamplingError("no unlabeled (y == 0) rows, only one class: the unlabeled pool is empty")
         n_draw = self._resolve_max_samples(n_pos, n_unl)
 
         base = _default_estimator() if self.estimator is None else self.estimator
@@ -164,7 +177,7 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
         self._dtype = dtype
         return self
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: Any) -> np.ndarray:
         """(n, 2) mean over bags of P(class 0), P(class 1); unitless, rows sum to 1."""
         check_is_fitted(self, "estimators_")
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
@@ -175,13 +188,18 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
         p1 /= len(self.estimators_)
         return np.column_stack([1.0 - p1, p1])
 
-    def decision_function(self, X) -> np.ndarray:
-        """(n,) mean positive score over bags, unitless 0..1 (same ranking as predict_proba)."""
-        return self.predict_proba(X)[:, 1]
+    def decision_function(self, X: Any) -> np.ndarray:
+        """(n,) mean positive score over bags minus 0.5, unitless -0.5..0.5.
 
-    def predict(self, X) -> np.ndarray:
-        """(n,) class 1 where the mean positive score is >= 0.5, else 0."""
-        return self.classes_[(self.decision_function(X) >= 0.5).astype(int)]
+        Same ranking as ``predict_proba(X)[:, 1]``; shifted so that ``predict`` is
+        ``decision_function > 0``, the scikit-learn contract for binary classifiers.
+        """
+        return self.predict_proba(X)[:, 1] - 0.5
+
+    def predict(self, X: Any) -> np.ndarray:
+        """(n,) class 1 where the mean positive score is > 0.5, else 0 (a tie is 0, like argmax of predict_proba)."""
+        check_is_fitted(self, "estimators_")
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
 def select_reliable_negatives(

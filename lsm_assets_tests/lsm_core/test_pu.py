@@ -8,6 +8,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from lsm_core.errors import ConfigError, SamplingError
 from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
@@ -118,9 +119,45 @@ def test_sklearn_api(blobs, fitted):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(fitted.classes_, [0, 1])
     assert set(np.unique(fitted.predict(X))) <= {0, 1}
-    np.testing.assert_array_equal(fitted.decision_function(X[:10]), proba[:, 1])
+    # decision_function keeps the ranking of P(1), shifted so that predict == (decision_function > 0)
+    np.testing.assert_array_equal(fitted.decision_function(X[:10]), proba[:, 1] - 0.5)
+    np.testing.assert_array_equal(fitted.predict(X), (fitted.decision_function(X) > 0).astype(int))
     with pytest.raises(ValueError, match="features"):
         fitted.predict_proba(X[:, :3])
+
+
+_LABELS_ARE_FIXED = "feeds labels {1, 2} or strings; PU labels are fixed: 1 = positive, 0 = unlabeled"
+PU_EXPECTED_FAILED_CHECKS = {
+    "check_estimators_dtypes": _LABELS_ARE_FIXED,
+    "check_classifier_data_not_an_array": _LABELS_ARE_FIXED,
+    "check_classifiers_classes": _LABELS_ARE_FIXED,
+    "check_fit2d_1feature": _LABELS_ARE_FIXED,
+}
+
+
+@parametrize_with_checks([BaggingPUClassifier(n_estimators=3, random_state=0)],
+                         expected_failed_checks=lambda est: PU_EXPECTED_FAILED_CHECKS, xfail_strict=True)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_unfitted_predict_raises_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    for method in ("predict", "predict_proba", "decision_function"):
+        with pytest.raises(NotFittedError):
+            getattr(BaggingPUClassifier(n_estimators=2), method)(np.zeros((3, 2)))
+
+
+def test_binary_only_tag_and_multiclass_message():
+    from sklearn.utils import get_tags
+
+    assert get_tags(BaggingPUClassifier()).classifier_tags.multi_class is False
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(SamplingError, match="Only binary classification"):
+        BaggingPUClassifier(n_estimators=2).fit(X, np.arange(30) % 3)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        BaggingPUClassifier(n_estimators=2).fit(X, np.linspace(0, 1, 30))
 
 
 def test_nested_random_state_is_seeded(blobs):

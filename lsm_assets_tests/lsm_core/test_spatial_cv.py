@@ -151,3 +151,40 @@ def test_a_group_that_swallows_a_fold_is_reported():
 def test_repeated_rejects_zero_repeats():
     with pytest.raises(ConfigError, match="n_repeats"):
         RepeatedSpatialKFold(5, 0)
+
+
+# CV splitters are not estimators, so sklearn's parametrize_with_checks does not apply to them
+# (it needs fit/get_params). These tests pin the contract sklearn's model_selection relies on:
+# check_cv passes the object through, get_n_splits counts what split yields, indices are
+# integer, disjoint and complete, repr and pickle work, and the splitters plug into
+# cross_val_predict (a partition) and GridSearchCV.
+SPLITTERS = [SpatialKFold(4, random_state=0), RepeatedSpatialKFold(3, 2, random_state=0)]
+
+
+@pytest.mark.parametrize("cv", SPLITTERS, ids=lambda cv: type(cv).__name__)
+def test_splitter_contract_used_by_model_selection(cv):
+    import pickle
+
+    from sklearn.model_selection import check_cv
+
+    xy = _uniform(80)
+    y = (xy[:, 0] > 2_500).astype(int)
+    assert check_cv(cv, y, classifier=True) is cv
+    splits = list(cv.split(xy.tolist(), y))  # a list of rows is accepted as X, like any sklearn splitter
+    assert cv.get_n_splits() == cv.get_n_splits(xy, y) == len(splits)
+    for train, test in splits:
+        assert train.ndim == test.ndim == 1 and train.dtype.kind == test.dtype.kind == "i"
+        assert not np.intersect1d(train, test).size and len(train) + len(test) == len(xy)
+    assert repr(cv).startswith(type(cv).__name__ + "(") and "n_splits=" in repr(cv)
+    again = list(pickle.loads(pickle.dumps(cv)).split(xy, y))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again, strict=True))
+
+
+def test_spatial_kfold_is_a_partition_for_cross_val_predict():
+    from sklearn.model_selection import cross_val_predict
+
+    xy, _ = _blobs()
+    y = (xy[:, 1] > 5_000).astype(int)
+    X = np.c_[xy / 1_000, np.random.default_rng(0).normal(size=len(xy))]  # km: lbfgs converges
+    proba = cross_val_predict(LogisticRegression(), X, y, cv=SpatialKFold(5, random_state=0), method="predict_proba")
+    assert proba.shape == (len(xy), 2) and np.allclose(proba.sum(axis=1), 1.0)
