@@ -21,10 +21,18 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import rasterio
+import rasterio.errors
 import yaml
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 
 from lsm_core.area import period_key
-from lsm_core.errors import DeliveryError
+from lsm_core.errors import DeliveryError, GridMismatchError
+from lsm_core.grid import AreaGrid
+from lsm_core.io import check_overlap
+from lsm_core.mintpy import open_mintpy
 
 TIMESERIES_UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 VELOCITY_UNITS_TO_MM_YR = {"mm/yr": 1.0, "cm/yr": 10.0, "m/yr": 1000.0, "mm/day": 365.25, "m/day": 365250.0}
@@ -93,11 +101,64 @@ def load_delivery(folder: str | Path) -> Delivery:
         raise DeliveryError("a time-series delivery needs 'dates' with at least two acquisitions", path)
     if list(dates) != sorted(dates):
         raise DeliveryError("'dates' must be in increasing order", path)
+    outside = [d.isoformat() for d in dates if not start <= d <= end]
+    if outside:
+        raise DeliveryError(f"{len(outside)} dates lie outside the period {start} .. {end}: {outside[:5]}", path)
     ref = raw.get("reference_point")
     coh = folder / "coherence.tif"
     return Delivery(folder, str(raw["area"]), kind, found[kind], unit, start, end, dates,
                     _opt_float(raw.get("heading_deg")), _opt_float(raw.get("incidence_deg")),
                     tuple(float(v) for v in ref) if ref is not None else None, coh if coh.exists() else None)
+
+
+def check_delivery_data(d: Delivery, grid: AreaGrid) -> None:
+    """Open the delivery's data before it is accepted; DeliveryError names the file and the problem.
+
+    Checks that the data file is non-empty and readable (its first and last blocks decode), has a
+    CRS, overlaps the study area ``grid``, has one band per date in delivery.yaml (time series), and
+    that ``coherence.tif``, if present, is readable on the same CRS and shape with one band or one
+    per date. Reads a few blocks, not the whole raster.
+    """
+    if d.data_path.stat().st_size == 0:
+        raise DeliveryError("is empty (0 bytes): the copy is incomplete or failed", d.data_path)
+    if d.data_path.suffix == ".h5":
+        prod = open_mintpy(d.data_path, d.kind)
+        crs, shape, count = prod.crs, (prod.height, prod.width), prod.count
+        bounds = prod.bounds_in(grid.crs)
+    else:
+        crs, shape, count, bounds = _probe_tif(d.data_path, grid.crs)
+    if d.kind == "timeseries" and count != len(d.dates):
+        raise DeliveryError(f"has {count} bands but delivery.yaml lists {len(d.dates)} dates", d.data_path)
+    try:
+        check_overlap(d.data_path, bounds, grid)
+    except GridMismatchError as exc:
+        raise DeliveryError(str(exc).split(": ", 1)[-1], d.data_path) from exc
+    if d.coherence_path is not None:
+        c_crs, c_shape, c_count, _ = _probe_tif(d.coherence_path, grid.crs)
+        if CRS.from_user_input(c_crs) != CRS.from_user_input(crs) or c_shape != shape:
+            raise DeliveryError(f"coherence grid ({c_crs}, {c_shape[0]} x {c_shape[1]}) differs from the data "
+                                f"({crs}, {shape[0]} x {shape[1]})", d.coherence_path)
+        if c_count not in (1, count):
+            raise DeliveryError(f"coherence has {c_count} bands; expected 1 or {count}", d.coherence_path)
+
+
+def _probe_tif(path: Path, area_crs: str) -> tuple[str, tuple[int, int], int, tuple[float, float, float, float]]:
+    """CRS, shape, band count and bounds (area CRS) of a GeoTIFF whose first and last blocks decode."""
+    if path.stat().st_size == 0:
+        raise DeliveryError("is empty (0 bytes): the copy is incomplete or failed", path)
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise DeliveryError("has no CRS (georeference the raster)", path)
+            h, w = src.height, src.width
+            src.read(1, window=Window(0, 0, min(w, 256), min(h, 256)))
+            src.read(src.count, window=Window(max(w - 256, 0), max(h - 256, 0), min(w, 256), min(h, 256)))
+            bounds = tuple(src.bounds)
+            if src.crs != CRS.from_user_input(area_crs):
+                bounds = tuple(transform_bounds(src.crs, area_crs, *bounds, densify_pts=21))
+            return src.crs.to_string(), (h, w), src.count, bounds
+    except rasterio.errors.RasterioError as exc:
+        raise DeliveryError(f"cannot be read as a raster ({exc})", path) from exc
 
 
 def _opt_float(v) -> float | None:

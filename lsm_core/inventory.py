@@ -2,56 +2,87 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from rasterio.crs import CRS
 from shapely.geometry import Point
 
 from lsm_core.errors import InventoryError
 from lsm_core.grid import AreaGrid
-from lsm_core.io import read_vector
+from lsm_core.io import check_overlap, read_vector
 
 EVENT_COLUMNS = ["event_id", "event_date", "init_x", "init_y", "geometry"]
 ID_FIELDS = ("event_id", "id", "landslide_id")
 DATE_FIELDS = ("event_date", "date")
+GEOMETRY_TYPES = {"Point", "Polygon", "MultiPolygon"}
+INVENTORY_SUFFIXES = (".gpkg", ".geojson", ".json", ".csv")
 
 
-def read_inventory(path: str | Path, grid: AreaGrid) -> gpd.GeoDataFrame:
+def read_inventory(path: str | Path, grid: AreaGrid, *, today: dt.date | None = None) -> gpd.GeoDataFrame:
     """Events of one inventory file as (event_id, event_date, init_x, init_y, geometry) in the area CRS.
 
-    Accepts GeoPackage / GeoJSON (polygons or points) and CSV with ``x``, ``y`` columns in the
-    area CRS. The initiation point is ``init_x``/``init_y`` when given, else the polygon
-    centroid (DESIGN 6). Raises InventoryError naming the file for missing ids or dates,
-    duplicate ids, empty geometries or events outside the area.
+    Accepts GeoPackage / GeoJSON (polygons or points, any CRS: reprojected, initiation points
+    included) and CSV with ``x``, ``y`` columns in the area CRS. The initiation point is
+    ``init_x``/``init_y`` when given (in the file's CRS), else the polygon centroid (DESIGN 6).
+    Raises InventoryError naming the file for missing ids, missing, unparseable or future dates
+    (after ``today``, default: the current UTC date), duplicate ids, empty or non-areal/point
+    geometries, or events outside the area.
     """
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        gdf = _read_csv(path, grid)
+        gdf, source_crs = _read_csv(path, grid), grid.crs
     else:
-        gdf = read_vector(path, grid, reproject=True)
+        gdf = read_vector(path)
+        if gdf.crs is None:
+            raise InventoryError("vector layer has no CRS", path)
+        source_crs = gdf.crs
+        if CRS.from_user_input(source_crs) != CRS.from_user_input(grid.crs):
+            gdf = gdf.to_crs(grid.crs)
+        if len(gdf):
+            check_overlap(path, gdf.total_bounds, grid)
+    if gdf.empty:
+        raise InventoryError("the file holds no events", path)
     id_col = _pick(gdf, ID_FIELDS, path, "event id")
     date_col = _pick(gdf, DATE_FIELDS, path, "event date")
+    raw_ids = gdf[id_col]
+    missing = raw_ids.isna() | raw_ids.astype(str).str.strip().isin(["", "nan", "None"])
+    if missing.any():
+        raise InventoryError(f"{int(missing.sum())} events have no event id (rows {np.flatnonzero(missing)[:5].tolist()})",
+                             path)
+    ids = raw_ids.astype(str).str.strip()
     dates = pd.to_datetime(gdf[date_col], errors="coerce")
     if dates.isna().any():
-        bad = gdf.loc[dates.isna(), id_col].astype(str).head(5).tolist()
+        bad = ids[dates.isna()].head(5).tolist()
         raise InventoryError(f"missing or unparseable event dates for ids {bad}", path)
-    ids = gdf[id_col].astype(str)
-    if ids.str.strip().eq("").any() or ids.isna().any():
-        raise InventoryError("empty event ids", path)
+    today = today or dt.datetime.now(dt.UTC).date()
+    future = dates.dt.date > today
+    if future.any():
+        bad = [f"{i} ({d:%Y-%m-%d})" for i, d in zip(ids[future].head(5), dates[future].head(5), strict=True)]
+        raise InventoryError(f"{int(future.sum())} events are dated in the future (after {today}): {bad}", path)
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
         raise InventoryError(f"duplicate event ids {dup[:5]}", path)
-    if gdf.geometry.is_empty.any() or gdf.geometry.isna().any():
-        raise InventoryError("events without geometry", path)
+    if gdf.geometry.isna().any() or gdf.geometry.is_empty.any():
+        bad = ids[gdf.geometry.isna() | gdf.geometry.is_empty].head(5).tolist()
+        raise InventoryError(f"events without geometry: {bad}", path)
+    kinds = set(gdf.geometry.geom_type)
+    if not kinds <= GEOMETRY_TYPES:
+        raise InventoryError(f"geometries must be points or polygons, found {sorted(kinds - GEOMETRY_TYPES)}", path)
     geom = gdf.geometry.make_valid() if (~gdf.geometry.is_valid).any() else gdf.geometry
     if {"init_x", "init_y"} <= set(gdf.columns):
-        init_x, init_y = gdf["init_x"].astype(float).to_numpy(), gdf["init_y"].astype(float).to_numpy()
+        init = gpd.GeoSeries(gpd.points_from_xy(gdf["init_x"].astype(float), gdf["init_y"].astype(float)),
+                             crs=source_crs).to_crs(grid.crs)
+        init_x, init_y = init.x.to_numpy(), init.y.to_numpy()
     else:
         # a point event is its own initiation point; a polygon uses its centroid (DESIGN 6)
         c = geom.centroid
         init_x, init_y = c.x.to_numpy(), c.y.to_numpy()
+    if not (np.isfinite(init_x).all() and np.isfinite(init_y).all()):
+        raise InventoryError("missing or non-numeric initiation points (init_x, init_y)", path)
     rows, cols = grid.rowcol(init_x, init_y)
     outside = (rows < 0) | (rows >= grid.height) | (cols < 0) | (cols >= grid.width)
     if outside.any():

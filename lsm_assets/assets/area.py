@@ -26,17 +26,23 @@ def study_area_grid(context: dg.AssetExecutionContext, paths: LsmPaths) -> AreaG
 
 @dg.asset(partitions_def=study_area_partitions, io_manager_key="table_io_manager", group_name="area",
           kinds={"duckdb", "geoparquet"},
-          description="All landslide events of the area, with dates (DuckDB table landslide_events, append-only).")
+          description="All landslide events of the area in their newest revision, with dates (DuckDB table "
+          "landslide_events; every revision in landslide_event_revisions). Reads the area's inventory file; "
+          "updates dropped in incoming/inventory/<area>/ arrive through inventory_update_sensor.")
 def landslide_inventory(context: dg.AssetExecutionContext, paths: LsmPaths, lsm_catalog: DuckDBCatalog,
                         study_area_grid: AreaGrid) -> gpd.GeoDataFrame:
     cfg = paths.area(context.partition_key)
     source = cfg.layers["inventory"]
     events = read_inventory(source, study_area_grid)
     with lsm_catalog.connect() as con:
-        added = catalog.append_events(con, cfg.name, events, str(source))
+        changes = catalog.upsert_events(con, cfg.name, events, str(source))
         all_events = catalog.read_events(con, cfg.name, study_area_grid.crs)
         state = catalog.inventory_state(con, cfg.name)
-    context.add_output_metadata({"events": len(all_events), "added": added,
+    if changes.corrected:
+        context.log.warning(f"{source}: {changes.summary()}")
+    context.add_output_metadata({"events": len(all_events), "added": len(changes.added),
+                                 "corrected": len(changes.corrected), "revisions": state["n_revisions"],
                                  "first_event": str(state["latest_event_date"] and all_events["event_date"].min()),
-                                 "latest_event": str(state["latest_event_date"])})
+                                 "latest_event": str(state["latest_event_date"]),
+                                 "latest_ingest": str(state["latest_ingest"])})
     return all_events

@@ -9,7 +9,7 @@ from lsm_core import deformation, environment, proximity, terrain
 from lsm_core import drainage as routing
 from lsm_core.area import period_bounds
 from lsm_core.grid import AreaGrid
-from lsm_core.intake import delivery_for
+from lsm_core.intake import delivery_version_for
 from lsm_core.io import RasterFile
 from lsm_core.stack import build_factor_stack, vif_table
 
@@ -95,13 +95,15 @@ def environment_factors(context: dg.AssetExecutionContext, paths: LsmPaths, stud
 def deformation_rate(context: dg.AssetExecutionContext, config: DeformationConfig, paths: LsmPaths,
                      study_area_grid: AreaGrid, terrain_factors: RasterFile) -> RasterFile:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
-    delivery = delivery_for(paths.root, area, period)
+    version = delivery_version_for(paths.root, area, period)
+    delivery = version.delivery
     out = paths.output_path("deformation_rate", area, period, "tif")
     summary = deformation.deformation_rate(
         delivery, study_area_grid, out, min_coherence=config.min_coherence, min_epochs=config.min_epochs,
         project_downslope=config.project_downslope, min_sensitivity=config.min_sensitivity,
         slope_deg_path=terrain_factors.path if config.project_downslope else None)
-    context.add_output_metadata({"delivery": str(delivery.folder), "kind": delivery.kind,
+    context.add_output_metadata({"delivery": str(delivery.folder), "delivery_version": version.version,
+                                 "replaces": str(version.replaces), "kind": delivery.kind,
                                  **{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}})
     return RasterFile(out)
 

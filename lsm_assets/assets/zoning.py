@@ -13,7 +13,6 @@ from lsm_assets.resources import DuckDBCatalog, LsmPaths
 from lsm_core import catalog, contingency, evaluation, predict, prone, threshold
 from lsm_core.area import period_bounds
 from lsm_core.experiment import select_model
-from lsm_core.inventory import events_after
 from lsm_core.io import RasterFile, write_table, write_text
 from lsm_core.models import load_model
 
@@ -132,9 +131,11 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
                           landslide_inventory: gpd.GeoDataFrame) -> pd.DataFrame:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     _, period_end = period_bounds(period)
-    later = events_after(landslide_inventory, period_end)
+    # the later events and the state the row records come from one read of the catalog, so they agree
+    # even when an inventory update lands while this runs
     with lsm_catalog.connect() as con:
         state = catalog.inventory_state(con, area)
+        later = catalog.read_events(con, area, landslide_inventory.crs, after=period_end)
     rate = evaluation.prediction_rate_curve(susceptibility_map.path, later)
     curve_path = write_table(paths.output_path("prone_area_evaluation", area, period, "parquet").with_name(
         f"{period}__prediction_rate.parquet"), pd.DataFrame({"area_share": rate["area_share"],

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from lsm_assets.registry import register
+from lsm_core.area import REQUIRED_LAYERS
 from lsm_core.grid import AreaGrid
 from lsm_core.io import write_raster
 
@@ -30,7 +31,9 @@ def _free_port() -> int:
 
 def _fake_area(root: Path, area: str, periods: list[tuple[str, str]]) -> None:
     (root / "study_areas" / area).mkdir(parents=True)
-    (root / "study_areas" / area / "area.yaml").write_text(f"name: {area}\n")
+    layers = {k: f"{k}.tif" for k in REQUIRED_LAYERS if k != "ndvi"} | {"ndvi": []}
+    (root / "study_areas" / area / "area.yaml").write_text(yaml.safe_dump(
+        {"name": area, "crs": "EPSG:32649", "resolution_m": 10, "bounds": [0, 0, 100, 100], "layers": layers}))
     grid = AreaGrid.from_bounds("EPSG:32649", (0, 0, 100, 100), 10)
     for start, end in periods:
         d = root / "incoming" / "insar" / area / f"d_{start}"

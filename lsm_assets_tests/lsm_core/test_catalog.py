@@ -4,7 +4,9 @@ import subprocess
 import sys
 import textwrap
 
+import duckdb
 import pandas as pd
+import pytest
 
 from lsm_core import catalog
 
@@ -39,3 +41,50 @@ def test_a_writer_waits_while_another_process_holds_the_file(tmp_path):
     finally:
         holder.wait(timeout=30)
         holder.stdout.close()
+
+
+def test_a_failed_replace_keeps_the_partition_rows(tmp_path):
+    db = tmp_path / "lsm.duckdb"
+    with catalog.connect(db) as con:
+        catalog.replace_partition_rows(con, "model_comparison", pd.DataFrame({"auc": [0.8, 0.9]}), "karst", "p1")
+        # a value that cannot be cast to the table's column type fails the insert after the delete
+        with pytest.raises(duckdb.ConversionException):
+            catalog.replace_partition_rows(con, "model_comparison", pd.DataFrame({"auc": ["not a number"]}),
+                                           "karst", "p1")
+        assert con.execute("SELECT auc FROM model_comparison ORDER BY auc").fetchall() == [(0.8,), (0.9,)]
+
+
+WRITER = """
+import sys, pandas as pd
+from lsm_core import catalog
+db, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+print("ready", flush=True)
+sys.stdin.readline()  # all writers start together
+for i in range(n):
+    with catalog.connect(db, timeout_s=60) as con:
+        catalog.replace_partition_rows(con, "results", pd.DataFrame({"i": [i] * 3, "writer": name}), name, f"p{i}")
+        catalog.append_rows(con, "history", pd.DataFrame({"i": [i], "writer": [name]}))
+"""
+
+
+@pytest.mark.integration
+def test_writers_in_several_processes_at_once_all_succeed_and_keep_every_row(tmp_path):
+    db, n, names = tmp_path / "lsm.duckdb", 10, ["a", "b", "c"]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), name, str(n)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in names]
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], errors
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    with catalog.connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 3 * n * len(names)
+        assert con.execute("SELECT count(DISTINCT (writer, i)) FROM history").fetchone()[0] == n * len(names)

@@ -65,26 +65,28 @@ def test_delivery_validation(tmp_path):
         load_delivery(empty)
 
 
-def test_intake_archives_good_deliveries_and_quarantines_bad_ones_without_overwriting(tmp_path):
+def test_intake_archives_good_deliveries_as_versions_and_quarantines_bad_ones(tmp_path):
     inc = tmp_path / "incoming" / "insar" / "karst"
+    grids = {"karst": GRID}
     _delivery(inc / "s1_2019_2020")
     _delivery(inc / "bad_unit", unit="parsecs")
-    res = intake_deliveries(tmp_path, {"karst"})
-    assert [d.period for d in res.accepted] == ["201901-202012"]
+    res = intake_deliveries(tmp_path, grids, settle_s=0)
+    assert [v.delivery.period for v in res.accepted] == ["201901-202012"] and res.accepted[0].version == 1
     assert len(res.rejected) == 1 and "unknown unit" in res.rejected[0][1]
     assert (tmp_path / "quarantine" / "insar" / "karst" / "bad_unit.reason.txt").read_text().startswith(str(inc))
     assert (tmp_path / "quarantine" / "insar" / "karst" / "bad_unit" / "velocity.tif").exists()
-    # a second delivery for the same period never replaces the accepted one
+    # a second delivery for the same period is a new version beside the first; the newest is used
     _delivery(inc / "s1_2019_2020_again")
-    res = intake_deliveries(tmp_path, {"karst"})
-    assert not res.accepted and "already has an accepted delivery" in res.rejected[0][1]
-    assert delivery_for(tmp_path, "karst", "201901-202012").folder.name == "s1_2019_2020"
-    assert [d.folder.name for d in archived_deliveries(tmp_path)] == ["s1_2019_2020"]
+    res = intake_deliveries(tmp_path, grids, settle_s=0)
+    assert not res.rejected and res.accepted[0].version == 2 and res.accepted[0].replaces == "s1_2019_2020"
+    assert delivery_for(tmp_path, "karst", "201901-202012").folder.name == "s1_2019_2020_again"
+    assert [d.folder.name for d in archived_deliveries(tmp_path)] == ["s1_2019_2020_again"]
+    assert (tmp_path / "archive" / "insar" / "karst" / "s1_2019_2020" / "velocity.tif").exists()
     with pytest.raises(DeliveryError, match="no accepted InSAR delivery"):
         delivery_for(tmp_path, "karst", "202101-202212")
     # a delivery for an unknown area is quarantined too
     _delivery(tmp_path / "incoming" / "insar" / "atlantis" / "x", area="atlantis")
-    assert "unknown study area" in intake_deliveries(tmp_path, {"karst"}).rejected[0][1]
+    assert "unknown study area" in intake_deliveries(tmp_path, grids, settle_s=0).rejected[0][1]
 
 
 def _events():
@@ -121,9 +123,10 @@ def test_catalog_appends_each_event_once_and_filters_by_date(tmp_path):
     _events().to_file(tmp_path / "inv.gpkg")
     ev = read_inventory(tmp_path / "inv.gpkg", GRID)
     with catalog.connect(tmp_path / "lsm.duckdb") as con:
-        assert catalog.append_events(con, "karst", ev, "inv.gpkg") == 2
-        assert catalog.append_events(con, "karst", ev, "inv.gpkg") == 0
-        assert catalog.append_events(con, "loess", ev, "inv.gpkg") == 2  # ids are per area
+        assert catalog.upsert_events(con, "karst", ev, "inv.gpkg").added == ("k-1", "k-2")
+        again = catalog.upsert_events(con, "karst", ev, "inv.gpkg")
+        assert not again.changed and again.unchanged == 2
+        assert len(catalog.upsert_events(con, "loess", ev, "inv.gpkg").added) == 2  # ids are per area
         later = catalog.read_events(con, "karst", GRID.crs, after=dt.date(2020, 12, 31))
         assert later["event_id"].tolist() == ["k-2"] and later.geometry.iloc[0].geom_type == "Polygon"
         state = catalog.inventory_state(con, "karst")
