@@ -39,10 +39,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check lsm_core lsm_assets lsm_assets_tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_pu.py
 	$(BIN)/python benchmarks/bench_threshold.py
 	$(BIN)/python benchmarks/bench_predict.py
 	$(BIN)/python benchmarks/bench_demo.py
+	$(BIN)/python benchmarks/bench_jenks.py
+	$(BIN)/python benchmarks/bench_d8.py
+	$(BIN)/python benchmarks/bench_label.py
 
 clean-data:
 	rm -rf data/study_areas data/incoming data/warehouse data/archive data/quarantine

@@ -13,6 +13,13 @@ must fit. For larger-than-memory areas route tiles with a tiled priority-flood (
 "Parallel priority-flood", as in RichDEM / TauDEM / WhiteboxTools) and feed the result in.
 
 D8 codes run clockwise from east: 0 E, 1 SE, 2 S, 3 SW, 4 W, 5 NW, 6 N, 7 NE; -1 = outlet/nodata.
+
+Kept instead of ``pysheds`` (benchmarks/bench_d8.py, 1 M-pixel DEM): pysheds' recipe (fill_pits,
+fill_depressions, resolve_flats, flowdir, accumulation) takes 10-20x the time and 4x the peak
+memory of ``route_d8`` + ``accumulate`` for 98 % identical directions and outlet catchments of
+IoU 0.95-1.0 (0.53 for one of eight: flats and filled depressions may drain another way); pysheds 0.5 also calls
+``np.in1d``, removed in the NumPy 2.4 pinned here, and has no stream-link sub-catchments or
+bank-split slope units, which ``subcatchments`` provides.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ Conventions:
   joined by a union-find (scipy csgraph) and sizes summed per cluster. Memory is O(raster width +
   number of clusters + output polygons), never O(pixels). ``prone_id`` numbers the kept clusters
   by their first pixel in row-major order, so ids do not depend on the block size either.
+  Kept instead of ``dask_image.ndmeasure.label`` (benchmarks/bench_label.py, 9 M-pixel mask,
+  512-pixel blocks): the same partition as ``scipy.ndimage.label``, dask-image about 20x slower
+  and 4x the peak memory of this two-pass labelling, whose first pass (sizes for the area
+  filter) holds O(width + clusters) memory.
 """
 
 from __future__ import annotations
@@ -252,6 +256,12 @@ def natural_breaks(values: ArrayLike, k: int = 5, *, sample: int = 5000, seed: i
     Exact dynamic programme on the distinct finite values (weighted by their counts) of a seeded
     sample of at most ``sample`` values. A boundary is the midpoint between the largest value of
     one class and the smallest of the next; classes are lower-inclusive (see ``classify``).
+
+    Kept instead of ``mapclassify.FisherJenks`` (benchmarks/bench_jenks.py): both find the same
+    classes (100 % of values, equal within-class sum of squares); mapclassify is about 2x faster
+    once loaded, but importing it compiles its numba kernel (about 2 s), so the first call in a
+    fresh process - each Dagster step is one - is about 15x slower than this one (0.13 s at the
+    default 5000 values).
     """
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[np.isfinite(v)]
