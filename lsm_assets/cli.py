@@ -69,6 +69,70 @@ def _report(reg) -> None:
         click.echo(f"REJECTED {folder}: {reason}", err=True)
 
 
+@main.command("deliver-insar")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--area", required=True, help="Study area the delivery is for.")
+@click.option("--materialize", "run", is_flag=True,
+              help="Also materialize the period's area x period assets now (otherwise the sensor or "
+                   "`lsm materialize` does it).")
+@click.pass_obj
+def deliver_insar(data_root: Path, folder: Path, area: str, run: bool) -> None:
+    """Take in one InSAR delivery FOLDER for AREA, as insar_delivery_sensor does (the folder is copied)."""
+    from lsm_assets.intake_ops import deliver_insar as do_deliver
+
+    outcome = do_deliver(_instance(), data_root, folder, area)
+    if outcome.rejected:
+        click.echo(f"REJECTED {outcome.rejected[0]}: {outcome.rejected[1]}", err=True)
+        sys.exit(1)
+    v = outcome.accepted
+    click.echo(f"accepted {v.delivery.folder} as version {v.version} of {area}:{v.delivery.period}"
+               + (f" (replaces {v.replaces})" if v.replaces else ""))
+    if run:
+        _run_partitions(data_root, [outcome.partition_key])
+
+
+@main.command("ingest-events")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--area", required=True, help="Study area the events belong to.")
+@click.option("--materialize", "run", is_flag=True,
+              help="Also re-run the inventory and the evaluations of every period of the area now.")
+@click.pass_obj
+def ingest_events(data_root: Path, file: Path, area: str, run: bool) -> None:
+    """Take in one inventory FILE for AREA, as inventory_update_sensor does (the file is copied)."""
+    from lsm_assets.intake_ops import ingest_events as do_ingest
+
+    outcome = do_ingest(_instance(), data_root, file, area, data_root / "warehouse" / "lsm.duckdb")
+    if outcome.rejected:
+        click.echo(f"REJECTED {outcome.rejected[0]}: {outcome.rejected[1]}", err=True)
+        sys.exit(1)
+    r = outcome.accepted
+    click.echo(f"accepted {r.received_as} -> {r.archived}: {r.summary()}")
+    for c in r.corrected:
+        click.echo(f"  corrected {c}")
+    if run:
+        _run_partitions(data_root, [area], evaluations=outcome.evaluation_keys)
+
+
+def _run_partitions(data_root: Path, keys: list[str], evaluations: list[str] | None = None) -> None:
+    """Materialize: every asset of ``keys`` (area x period), or the inventory of an area key and then the
+    evaluation assets of ``evaluations``."""
+    from lsm_assets.definitions import defs
+    from lsm_assets.intake_ops import EVALUATION_ASSETS
+    from lsm_assets.materialize import run_partition
+
+    instance = _instance()
+    if evaluations is None:
+        results = [run_partition(defs, instance, data_root, k) for k in keys]
+    else:
+        results = [run_partition(defs, instance, data_root, k, selection=["landslide_inventory"]) for k in keys]
+        results += [run_partition(defs, instance, data_root, k, selection=EVALUATION_ASSETS) for k in evaluations]
+    for r in results:
+        click.echo(f"{'ok    ' if r.success else 'FAILED'} {r.partition_key:24s} run {r.run_id}"
+                   + (f"\n       {r.error}" if r.error else ""))
+    if not all(r.success for r in results):
+        sys.exit(1)
+
+
 WORKERS = click.option("--workers", type=int, default=None, show_default="one per core",
                        help="Partitions materialized side by side (worker processes); 1 = one after the other.")
 PRESET = click.option("--preset", type=click.Choice(["default", "thorough"]), default="default", show_default=True,

@@ -1,12 +1,20 @@
-"""The code location: assets, resources and IO managers, merged from one module per domain."""
+"""The code location: assets, checks, sensors and automation, resources and IO managers, one module per domain."""
 
 import dagster as dg
 
+from lsm_assets import checks, schedules, sensors
 from lsm_assets.assets import area, factors, learning, zoning
 from lsm_assets.materialize import resources_for
+from lsm_assets.partitions import area_period_partitions
 from lsm_assets.resources import default_data_root
 
+assets = schedules.with_reevaluation(dg.load_assets_from_modules([area, factors, learning, zoning]),
+                                     area_period_partitions)
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([area, factors, learning, zoning]),
+    assets=assets,
+    asset_checks=checks.CHECKS,
+    sensors=[sensors.insar_delivery_sensor, sensors.inventory_update_sensor,
+             schedules.reevaluation_sensor(dg.AssetSelection.all())],
     resources=resources_for(default_data_root()),
 )

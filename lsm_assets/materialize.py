@@ -65,9 +65,11 @@ def _keys(defs: dg.Definitions, partitions_def: dg.PartitionsDefinition) -> list
 
 
 def run_partition(defs: dg.Definitions, instance: dg.DagsterInstance, data_root: str | Path,
-                  partition_key: str, run_config: dict | None = None) -> RunOutcome:
-    """Materialize every asset of ``partition_key``'s partitions definition (area, or area x period) in process."""
-    keys = _keys(defs, area_period_partitions if "|" in partition_key else study_area_partitions)
+                  partition_key: str, run_config: dict | None = None,
+                  selection: Sequence[str] | None = None) -> RunOutcome:
+    """Materialize every asset (or the ``selection``) of ``partition_key``'s partitions definition (area, or
+    area x period) in process."""
+    keys = selection or _keys(defs, area_period_partitions if "|" in partition_key else study_area_partitions)
     start = time.perf_counter()
     result = dg.materialize(list(defs.assets or []), selection=keys, partition_key=partition_key, instance=instance,
                             resources=resources_for(data_root), run_config=run_config, raise_on_error=False)

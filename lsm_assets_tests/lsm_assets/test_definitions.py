@@ -14,7 +14,7 @@ SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "asset_graph.json
 
 
 def asset_graph(d: dg.Definitions) -> dict:
-    """Keys, dependencies, partitions, IO managers and groups of every asset, as plain data."""
+    """Keys, dependencies, partitions, IO managers, groups, checks and automation of every asset, as plain data."""
     graph = d.resolve_asset_graph()
     out = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -25,6 +25,8 @@ def asset_graph(d: dg.Definitions) -> dict:
             "partitions": _describe(pdef),
             "group": node.group_name,
             "io_manager": node.io_manager_key,
+            "checks": sorted(c.name for c in graph.asset_check_keys if c.asset_key == key),
+            "automation": node.automation_condition.get_label() if node.automation_condition else None,
         }
     return out
 
