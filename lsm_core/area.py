@@ -40,6 +40,9 @@ import yaml
 from lsm_core.errors import ConfigError
 from lsm_core.grid import AreaGrid
 
+__all__ = ["DEFAULT_PARAMETERS", "KEY_RE", "PERIOD_RE", "REQUIRED_LAYERS", "AreaConfig", "NdviScene", "discover_areas",
+           "load_area", "period_bounds", "period_key", "write_area_mask"]
+
 KEY_RE = re.compile(r"^[a-z0-9_-]+$")
 PERIOD_RE = re.compile(r"^(\d{4})(\d{2})-(\d{4})(\d{2})$")
 REQUIRED_LAYERS = ("dem", "lithology", "faults", "rivers", "roads", "buildings", "mining", "rainfall", "ndvi", "inventory")

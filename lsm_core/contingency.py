@@ -23,6 +23,9 @@ from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 from lsm_core.io import atomic_path, read_raster
 from lsm_core.prone import check_grids, classify, raster_natural_breaks, velocity_band
 
+__all__ = ["FIVE_CLASSES", "contingency_long", "deformation_susceptibility_contingency", "plot_contingency",
+           "velocity_class_names"]
+
 FIVE_CLASSES = ("very_low", "low", "moderate", "high", "very_high")
 
 

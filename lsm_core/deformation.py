@@ -41,10 +41,13 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from lsm_core.delivery import Delivery
-from lsm_core.errors import DeliveryError, GridMismatchError, InputFileError
+from lsm_core.errors import ConfigError, DeliveryError, GridMismatchError, InputFileError, ShapeError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 from lsm_core.io import RasterWriter, band_names, check_overlap, grid_of, raster_window_on_grid, read_raster, warp_scale
 from lsm_core.mintpy import STD_DATASET, open_mintpy
+
+__all__ = ["BANDS", "MIN_EPOCHS", "MIN_SENSITIVITY", "clip_coefficient", "decimal_years", "deformation_rate",
+           "downslope_coefficient", "fit_velocity", "los_to_downslope", "los_unit_vector"]
 
 BANDS = ("velocity_mm_yr", "velocity_stderr_mm_yr", "n_epochs", "quality")
 QUALITY_MASKED, QUALITY_VALID, QUALITY_CAPPED = 0, 1, 2
@@ -73,9 +76,9 @@ def fit_velocity(displacement_mm: np.ndarray, t_years: np.ndarray, *,
     y = np.asarray(displacement_mm)
     t = np.asarray(t_years, dtype=np.float64)
     if y.ndim != 3 or t.ndim != 1 or y.shape[0] != t.size:
-        raise ValueError(f"need epochs x rows x cols and one time per epoch, got {y.shape} and {t.shape}")
+        raise ShapeError(f"need epochs x rows x cols and one time per epoch, got {y.shape} and {t.shape}")
     if min_epochs < 3:
-        raise ValueError(f"min_epochs={min_epochs}: a standard error needs at least 3 epochs")
+        raise ConfigError(f"min_epochs={min_epochs}: a standard error needs at least 3 epochs")
     tc = t - t.mean()  # centring keeps the sums well conditioned (decimal years are ~2000)
     n = np.zeros(y.shape[1:], dtype=np.int32)
     st, stt, sy, sty = (np.zeros(y.shape[1:]) for _ in range(4))
@@ -157,9 +160,9 @@ def deformation_rate(delivery: Delivery, grid: AreaGrid, out_path: str | Path, *
     (bands named slope/aspect, e.g. the terrain factors) or from it and ``aspect_deg_path``.
     """
     if not 0.0 <= min_coherence <= 1.0:
-        raise ValueError(f"min_coherence={min_coherence} is not in 0..1")
+        raise ConfigError(f"min_coherence={min_coherence} is not in 0..1")
     if min_epochs < 3:
-        raise ValueError(f"min_epochs={min_epochs}: a standard error needs at least 3 epochs")
+        raise ConfigError(f"min_epochs={min_epochs}: a standard error needs at least 3 epochs")
     series = delivery.kind == "timeseries"
     src = _open_source(delivery, grid, resampling)
     read_coh = _coherence_reader(delivery, grid, src.count, resampling)
@@ -280,7 +283,7 @@ def _terrain_reader(delivery: Delivery, grid: AreaGrid, slope_path: str | Path |
         raise DeliveryError("heading_deg and incidence_deg are needed to project onto the downslope direction",
                             delivery.folder / "delivery.yaml")
     if slope_path is None:
-        raise ValueError("project_downslope needs slope_deg_path (and aspect bands or aspect_deg_path)")
+        raise ConfigError("project_downslope needs slope_deg_path (and aspect bands or aspect_deg_path)")
     slope_path = Path(slope_path)
     aspect_path = Path(aspect_path) if aspect_path is not None else slope_path
     alone_ok = aspect_path != slope_path

@@ -16,6 +16,8 @@ from lsm_core.errors import ConfigError, InputFileError
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterWriter, raster_window_on_grid, read_vector
 
+__all__ = ["BANDS", "CATEGORICAL", "environment_factors", "ndvi_mean", "rasterize_codes"]
+
 BANDS = ["lithology", "rainfall_mm_yr", "ndvi_mean"]
 CATEGORICAL = ["lithology"]
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError", "InventoryError", "LsmError",
+           "ModelError", "SamplingError", "ShapeError"]
+
 
 class LsmError(Exception):
     """Base class of every error raised by lsm_core."""
@@ -39,6 +42,10 @@ class ConfigError(LsmError, ValueError):
 
 class SamplingError(LsmError, ValueError):
     """Samples cannot be drawn as asked (no positives before the period end, a pool too small)."""
+
+
+class ShapeError(LsmError, ValueError):
+    """An array argument has the wrong dimensions or a length that does not match its partner's."""
 
 
 class ModelError(LsmError):

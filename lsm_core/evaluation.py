@@ -29,6 +29,10 @@ from lsm_core.grid import DEFAULT_BLOCK
 from lsm_core.io import grid_of, read_raster, read_vector
 from lsm_core.prone import raster_natural_breaks
 
+__all__ = ["NO_LATER_EVENTS", "NO_POSITIVES", "NO_SCORED_EVENTS", "STATUS_OK", "comparison_thresholds",
+           "evaluation_row", "initiation_points", "mask_summary", "prediction_rate_curve", "prone_occurrence",
+           "training_accuracy", "values_at"]
+
 STATUS_OK = "ok"
 NO_LATER_EVENTS = "undefined: no events after the period end"
 NO_POSITIVES = "undefined: no positive samples"

@@ -14,6 +14,8 @@ from rasterio.windows import Window
 
 from lsm_core.errors import GridMismatchError
 
+__all__ = ["AreaGrid", "Block", "DEFAULT_BLOCK", "iter_blocks"]
+
 DEFAULT_BLOCK = 512
 
 

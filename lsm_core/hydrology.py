@@ -30,8 +30,11 @@ import numpy as np
 from numba import njit
 from rasterio.crs import CRS
 
-from lsm_core.errors import ConfigError
+from lsm_core.errors import ConfigError, ShapeError
 from lsm_core.grid import AreaGrid
+
+__all__ = ["FlowRouting", "Res", "accumulate", "compile_kernels", "flow_accumulation", "grid_pixel_size",
+           "pixel_size", "route_d8", "subcatchments"]
 
 Res = float | tuple[float, float]
 
@@ -44,7 +47,7 @@ def pixel_size(res_m: Res) -> tuple[float, float]:
     xres, yres = (res_m, res_m) if np.isscalar(res_m) else res_m
     xres, yres = abs(float(xres)), abs(float(yres))
     if not (xres > 0 and yres > 0):
-        raise ValueError(f"pixel size must be positive, got {res_m}")
+        raise ConfigError(f"pixel size must be positive, got {res_m}")
     return xres, yres
 
 
@@ -80,7 +83,7 @@ def route_d8(dem: np.ndarray, res_m: Res) -> FlowRouting:
     xres, yres = pixel_size(res_m)
     z = np.array(dem, dtype=np.float64, order="C")  # a copy: filling raises cells in place
     if z.ndim != 2:
-        raise ValueError(f"DEM must be 2-D, got shape {z.shape}")
+        raise ShapeError(f"DEM must be 2-D, got shape {z.shape}")
     h, w = z.shape
     flat = z.reshape(-1)
     order = _flood(flat, h, w)

@@ -23,8 +23,13 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window, from_bounds
 
-from lsm_core.errors import GridMismatchError, InputFileError
+from lsm_core.errors import GridMismatchError, InputFileError, ShapeError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
+
+__all__ = ["COPY_CACHE_BYTES", "RasterArray", "RasterFile", "RasterWriter", "atomic_path", "band_names",
+           "check_overlap", "gdal_cache_max", "grid_of", "raster_on_grid", "raster_window_on_grid", "read_raster",
+           "read_vector", "warp_scale", "window_of_bounds", "write_raster", "write_table", "write_text",
+           "write_vector"]
 
 COPY_CACHE_BYTES = 256 * 2**20  # floor of the block cache during a COG copy (see RasterWriter._copy_cache)
 
@@ -196,7 +201,7 @@ class RasterWriter:
         """Write bands x rows x cols (or rows x cols for one band) at ``window`` (whole grid if None)."""
         data = data[None] if data.ndim == 2 else data
         if data.shape[0] != len(self.names):
-            raise ValueError(f"{self.path}: {data.shape[0]} bands given, {len(self.names)} names")
+            raise ShapeError(f"{self.path}: {data.shape[0]} bands given, {len(self.names)} names")
         if self.nodata is not None and np.issubdtype(np.dtype(self.dtype), np.integer):
             data = np.where(np.isnan(data), self.nodata, data) if np.issubdtype(data.dtype, np.floating) else data
         self._ds.write(data.astype(self.dtype), window=window)
@@ -316,7 +321,7 @@ class RasterArray:
         if self.data.shape[1:] != grid.shape:
             raise GridMismatchError(f"array shape {self.data.shape[1:]} differs from the grid {grid.shape}")
         if self.data.shape[0] != len(names):
-            raise ValueError(f"{self.data.shape[0]} bands but {len(names)} names")
+            raise ShapeError(f"{self.data.shape[0]} bands but {len(names)} names")
         self.grid, self.names, self.dtype, self.nodata = grid, list(names), dtype, nodata
 
     def write(self, path: str | Path) -> RasterFile:

@@ -26,6 +26,8 @@ from rasterio.windows import Window
 from lsm_core.errors import DeliveryError
 from lsm_core.grid import AreaGrid
 
+__all__ = ["DATASETS", "MintpyProduct", "STD_DATASET", "open_mintpy"]
+
 DATASETS = {"timeseries": "timeseries", "velocity": "velocity"}
 STD_DATASET = "velocityStd"
 # MintPy spells years out ("m/year"); delivery.yaml uses the short forms.

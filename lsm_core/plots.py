@@ -10,6 +10,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from lsm_core.io import atomic_path
 
+__all__ = ["plot_roc_curves"]
+
 
 def plot_roc_curves(predictions: pd.DataFrame, path: str | Path) -> Path:
     """ROC curves of every model, one panel per negative strategy, from test-set (strategy, model, y, proba)."""

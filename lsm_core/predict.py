@@ -29,6 +29,8 @@ from rasterio.windows import Window
 from lsm_core.errors import ConfigError, InputFileError, LsmError, ModelError
 from lsm_core.io import RasterFile, RasterWriter, gdal_cache_max, read_raster, write_raster
 
+__all__ = ["BAND", "SERIAL", "WRITER_CACHE_BYTES", "WriteFn", "local_cluster", "predict_in_memory", "predict_map"]
+
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 

@@ -42,6 +42,9 @@ from lsm_core.errors import ConfigError, GridMismatchError, LsmError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid, Block
 from lsm_core.io import RasterWriter, band_names, grid_of, read_raster, write_vector
 
+__all__ = ["DEFAULT_MIN_AREA_M2", "MASK_NODATA", "VELOCITY_BAND", "check_grids", "classify", "disk",
+           "natural_breaks", "open_close", "prone_areas", "raster_natural_breaks", "sample_valid", "velocity_band"]
+
 DEFAULT_MIN_AREA_M2 = 2500.0  # 25 pixels at 10 m: smaller specks are noise at the scale of a slope
 MASK_NODATA = 255
 VELOCITY_BAND = "velocity_mm_yr"

@@ -32,6 +32,9 @@ from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 from lsm_core.hydrology import FlowRouting, Res, grid_pixel_size, route_d8, subcatchments
 from lsm_core.io import RasterWriter, raster_on_grid, read_vector
 
+__all__ = ["Features", "PROXIMITY_BANDS", "SOURCE_LAYER", "UNIT_OF", "area_units", "distance_decay",
+           "proximity_factor", "proximity_factors", "slope_units", "watersheds"]
+
 PROXIMITY_BANDS = ("faults", "valleys", "roads", "buildings", "mining")
 SOURCE_LAYER = {"faults": "faults", "valleys": "rivers", "roads": "roads", "buildings": "buildings", "mining": "mining"}
 UNIT_OF = {"faults": None, "valleys": "watershed", "roads": "slope_unit", "buildings": "slope_unit", "mining": None}
@@ -51,7 +54,7 @@ def _routing(dem: np.ndarray | FlowRouting, res_m: Res | None) -> FlowRouting:
     if isinstance(dem, FlowRouting):
         return dem
     if res_m is None:
-        raise ValueError("res_m (pixel size in metres) is needed when a DEM is given")
+        raise ConfigError("res_m (pixel size in metres) is needed when a DEM is given")
     return route_d8(dem, res_m)
 
 

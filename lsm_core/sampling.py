@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import geopandas as gpd
 import numpy as np
@@ -29,16 +29,18 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 from sklearn.base import BaseEstimator
 
-from lsm_core.errors import ConfigError, GridMismatchError, ModelError, SamplingError
+from lsm_core.errors import ConfigError, GridMismatchError, ModelError, SamplingError, ShapeError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 from lsm_core.inventory import events_before
 from lsm_core.io import RasterFile
 from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
 
-__all__ = ["META_COLUMNS", "PixelSample", "buffer_negatives", "extract_factors", "insar_pu_negatives",
-           "n_negatives", "positive_samples", "random_negatives", "sample_pixels"]
+__all__ = ["META_COLUMNS", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PixelSample", "buffer_negatives",
+           "extract_factors", "insar_pu_negatives", "n_negatives", "positive_samples", "random_negatives", "sample_pixels"]
 
 META_COLUMNS = ["row", "col", "x", "y", "label", "landslide_id", "strategy", "pu_score"]
+NegativeStrategy = Literal["random", "buffer", "insar_pu"]  # the three negative sets (DESIGN 6)
+NEGATIVE_STRATEGIES: tuple[str, ...] = get_args(NegativeStrategy)
 Predicate = Callable[[Window, np.ndarray], np.ndarray]  # (window, bands x rows x cols) -> bool rows x cols
 _GOLDEN, _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _QUANTILES = {"min": 0.0, "q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95, "max": 1.0}
@@ -119,7 +121,7 @@ def extract_factors(stack: RasterFile, rows, cols, *, block: int = DEFAULT_BLOCK
     grid, names = stack.grid, stack.names
     rows, cols = np.asarray(rows, np.int64).ravel(), np.asarray(cols, np.int64).ravel()
     if rows.shape != cols.shape:
-        raise ValueError(f"{rows.size} rows but {cols.size} cols")
+        raise ShapeError(f"{rows.size} rows but {cols.size} cols")
     off = (rows < 0) | (rows >= grid.height) | (cols < 0) | (cols >= grid.width)
     if off.any():
         raise SamplingError(f"{int(off.sum())} sample pixels lie off the {grid.height} x {grid.width} grid")

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from lsm_core.errors import GridMismatchError, ModelError
+from lsm_core.errors import ConfigError, GridMismatchError, ModelError
 from lsm_core.io import RasterFile, RasterWriter
+
+__all__ = ["band_stats", "build_factor_stack", "categorical_bands", "sample_valid_pixels", "vif", "vif_table"]
 
 
 def categorical_bands(path: str | Path) -> list[str]:
@@ -37,7 +39,7 @@ def build_factor_stack(sources: Sequence[tuple[RasterFile, Sequence[str]]], mask
         names += list(bands)
         categorical += [b for b in bands if b in categorical_bands(src.path)]
     if len(set(names)) != len(names):
-        raise ValueError(f"duplicate band names in the stack: {names}")
+        raise ConfigError(f"duplicate band names in the stack: {names}")
     n_valid = 0
     lo, hi = np.full(len(names), np.inf), np.full(len(names), -np.inf)
     codes: dict[str, set[float]] = {n: set() for n in categorical}

@@ -42,6 +42,7 @@ from lsm_core import _synthetic_hazard as H
 from lsm_core import _synthetic_insar as S
 from lsm_core import _synthetic_terrain as T
 from lsm_core.area import period_bounds
+from lsm_core.errors import ConfigError
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterWriter, atomic_path, write_raster, write_text, write_vector
 
@@ -123,9 +124,9 @@ def generate_demo(data_root: Path, *, seed: int = 0, scale: float = 1.0,
 def generate_area(name: str, data_root: Path, *, seed: int = 0, scale: float = 1.0) -> dict:
     """Write one synthetic area (inputs, InSAR deliveries, truth) under ``data_root``; returns its summary."""
     if name not in AREAS:
-        raise ValueError(f"unknown synthetic area {name!r}; choose from {sorted(AREAS)}")
+        raise ConfigError(f"unknown synthetic area {name!r}; choose from {sorted(AREAS)}")
     if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+        raise ConfigError(f"scale must be positive, got {scale}")
     t0 = time.perf_counter()
     spec, data_root = AREAS[name], Path(data_root)
     grid = area_grid(spec, scale)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from lsm_core.errors import ShapeError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 from lsm_core.hydrology import Res, flow_accumulation, grid_pixel_size, pixel_size
 from lsm_core.io import RasterFile, RasterWriter, raster_on_grid, raster_window_on_grid
@@ -36,7 +37,7 @@ def _window3(dem: np.ndarray) -> list[np.ndarray]:
     """The 3 x 3 neighbours z1..z9 (row-major, z1 = north-west) as float64; see the module notes on edges."""
     z = np.asarray(dem, dtype=np.float64)
     if z.ndim != 2:
-        raise ValueError(f"DEM must be 2-D, got shape {z.shape}")
+        raise ShapeError(f"DEM must be 2-D, got shape {z.shape}")
     h, w = z.shape
     p = np.pad(z, 1, mode="reflect", reflect_type="odd")  # 2a - b: linear extrapolation past the edge
     out = []

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,7 +25,13 @@ from scipy.special import rel_entr
 
 from lsm_core.errors import ConfigError, GridMismatchError, LsmError, SamplingError
 
+__all__ = ["Categorical", "FactorBins", "JSCurve", "JSHistogramAccumulator", "LN2", "js_divergence",
+           "js_threshold_curve", "js_threshold_for_rasters", "plot_js_curve", "weights_from",
+           "WeightScheme", "WEIGHT_SCHEMES"]
+
 LN2 = math.log(2.0)
+WeightScheme = Literal["equal", "importance", "expert"]  # factor weights of D(t) (DESIGN 6)
+WEIGHT_SCHEMES: tuple[str, ...] = get_args(WeightScheme)
 Categorical = Mapping[int, Sequence[float]] | Sequence[int]
 
 
@@ -47,7 +54,7 @@ def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.clip(js, 0.0, LN2)  # rounding can leave the sum a few ulp outside the mathematical range
 
 
-def weights_from(scheme: str, n_factors: int, *, importances: ArrayLike | None = None,
+def weights_from(scheme: WeightScheme, n_factors: int, *, importances: ArrayLike | None = None,
                  expert_ranks: ArrayLike | None = None) -> np.ndarray:
     """Factor weights summing to 1: ``equal``, ``importance`` (normalised) or ``expert`` (rank 1 = most important)."""
     if n_factors < 1:
@@ -67,7 +74,7 @@ def weights_from(scheme: str, n_factors: int, *, importances: ArrayLike | None =
                               f"got {ranks.tolist()}")
         q = n_factors - ranks + 1.0
         return q / q.sum()
-    raise ConfigError(f"unknown weights scheme {scheme!r}; use 'equal', 'importance' or 'expert'")
+    raise ConfigError(f"unknown weights scheme {scheme!r}; use one of {list(WEIGHT_SCHEMES)}")
 
 
 def _normalise_weights(weights: ArrayLike, n_factors: int) -> np.ndarray:

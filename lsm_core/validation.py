@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -20,14 +20,16 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.model_selection import RepeatedKFold
 from sklearn.pipeline import Pipeline
 
-from lsm_core.errors import InputFileError
+from lsm_core.errors import ConfigError, InputFileError
 from lsm_core.models import cv_scores, evaluate, make_model
 from lsm_core.spatial_cv import RepeatedSpatialKFold
 
-__all__ = ["ECUADOR_FACTORS", "ECUADOR_MONOTONE", "PUBLISHED_AUROC", "SMOOTH_LIGHTGBM", "auroc_folds",
-           "default_lsl_path", "ecuador_benchmark", "fitted_auroc", "load_lsl", "make_glm",
+__all__ = ["CV_SCHEMES", "ECUADOR_FACTORS", "ECUADOR_MONOTONE", "PUBLISHED_AUROC", "SMOOTH_LIGHTGBM", "CVScheme",
+           "auroc_folds", "default_lsl_path", "ecuador_benchmark", "fitted_auroc", "load_lsl", "make_glm",
            "make_glm_gbm_ensemble", "summarise_auroc"]
 
+CVScheme = Literal["spatial", "conventional"]  # repeated k-means spatial CV or repeated random k-fold
+CV_SCHEMES: tuple[str, ...] = get_args(CVScheme)
 ECUADOR_FACTORS = ("slope", "cplan", "cprof", "elev", "log10_carea")  # deg, 1/m, 1/m, m a.s.l., log10 m^2
 
 # Landslide density rises with slope (shear stress) and falls with plan and profile curvature
@@ -99,14 +101,14 @@ def fitted_auroc(estimator: BaseEstimator, X: Any, y: Any) -> float:
 
 def auroc_folds(models: Mapping[str, BaseEstimator], X: Any, y: Any, coords: Any, *, n_repeats: int = 20,
                 n_splits: int = 5, random_state: int = 0,
-                schemes: Sequence[str] = ("spatial", "conventional")) -> pd.DataFrame:
+                schemes: Sequence[CVScheme] = ("spatial", "conventional")) -> pd.DataFrame:
     """Per-fold scores of each model under repeated spatial (k-means) and conventional (random) CV.
 
     Every model sees the same folds (same seeds), so differences between models are paired.
     """
-    unknown = sorted(set(schemes) - {"spatial", "conventional"})
+    unknown = sorted(set(schemes) - set(CV_SCHEMES))
     if unknown:
-        raise ValueError(f"unknown CV schemes {unknown}; use 'spatial' and/or 'conventional'")
+        raise ConfigError(f"unknown CV schemes {unknown}; use 'spatial' and/or 'conventional'")
     tables = []
     for scheme in schemes:
         for name, model in models.items():
