@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_pu.py
 	$(BIN)/python benchmarks/bench_threshold.py
+	$(BIN)/python benchmarks/bench_shap.py
 	$(BIN)/python benchmarks/bench_predict.py
 	$(BIN)/python benchmarks/bench_demo.py
 	$(BIN)/python benchmarks/bench_jenks.py

@@ -7,8 +7,9 @@ Explainer and output scale by the model's LAST estimator (the preprocessing of a
   tree-path-dependent (no background: the trees' own training covers). Scale = the model's raw output:
   log-odds for GBDT / LightGBM, probability for sklearn forests (their leaves hold class fractions).
 - linear (logistic regression): ``shap.LinearExplainer`` against the background mean; log-odds.
-- anything else (SVM, MLP, calibrated wrappers): ``shap.KernelExplainer`` on predict_proba[:, 1] of the
-  WHOLE pipeline over the original factors, with a small sampled background; probability.
+- anything else (SVM, MLP, calibrated wrappers): permutation SHAP (default, ``lsm_core.permutation_shap``)
+  or ``shap.KernelExplainer`` on predict_proba[:, 1] of the WHOLE pipeline over the original factors, with
+  a small sampled background; probability.
   Explaining the pipeline is the same game as explaining the final estimator on transformed features
   with each factor's columns as one player; it never builds impossible one-hot rows (two classes hot).
 
@@ -37,6 +38,7 @@ import scipy.sparse
 from scipy.stats import kendalltau, spearmanr
 
 from lsm_core.errors import ModelError
+from lsm_core.permutation_shap import permutation_shap
 
 
 def _shap() -> Any:
@@ -94,10 +96,11 @@ def shap_values_for_plot(
     model-agnostic explainers (trees use their own training covers). The model-agnostic explainers (SVM,
     MLP) explain at most ``agnostic_explain`` of the rows against ``agnostic_background`` background rows:
 
-    - ``"permutation"`` (default): ``shap.PermutationExplainer`` with ``agnostic_permutations`` antithetic
-      permutations per row, i.e. permutations x (2 factors + 1) x background predictions per row (620 for
-      15 factors and 20 background rows). Exactly additive for every permutation; the noise of one
-      permutation per row averages out over the rows of the mean |SHAP|.
+    - ``"permutation"`` (default): ``shap.PermutationExplainer``'s estimator (``lsm_core.permutation_shap``,
+      batched over rows) with ``agnostic_permutations`` antithetic permutations per row, i.e. permutations x
+      2 (factors - 1) x background predictions per row (560 for 15 factors and 20 background rows).
+      Exactly additive for every permutation; the noise of one permutation per row averages out over the
+      rows of the mean |SHAP|.
     - ``"kernel"``: ``shap.KernelExplainer`` with ``agnostic_samples`` coalitions per row (all coalitions
       when 2^factors - 2 <= that): 512 x background predictions per row, about 6x the default's cost (bench_demo.py).
       ``benchmarks/bench_demo.py`` measures how far the two rankings differ.
@@ -325,18 +328,9 @@ def _proba_of_rows(model: Any, data: pd.DataFrame) -> Callable[[np.ndarray], np.
 def _permutation_shap(model: Any, data: pd.DataFrame, bg: pd.DataFrame, permutations: int,
                       seed: int) -> tuple[pd.DataFrame, float]:
     """Permutation SHAP of predict_proba[:, 1] over the original factors: (values, base value), probability."""
-    if permutations < 1:
-        raise ModelError(f"agnostic_permutations must be >= 1, got {permutations}")
-    proba, shap = _proba_of_rows(model, data), _shap()
-    state = np.random.get_state()  # the explainer seeds numpy's global RNG: give the caller's state back
-    try:
-        explainer = shap.PermutationExplainer(proba, shap.maskers.Independent(bg.to_numpy(float),
-                                                                              max_samples=len(bg)), seed=seed)
-        exp = explainer(data.to_numpy(float), max_evals=permutations * (2 * data.shape[1] + 1), silent=True)
-    finally:
-        np.random.set_state(state)
-    base = float(np.ravel(exp.base_values)[0])
-    return pd.DataFrame(np.asarray(exp.values), index=data.index, columns=list(data.columns)), base
+    values, base = permutation_shap(_proba_of_rows(model, data), data.to_numpy(float), bg.to_numpy(float),
+                                    permutations=permutations, seed=seed)
+    return pd.DataFrame(values, index=data.index, columns=list(data.columns)), base
 
 
 def _kernel_shap(model: Any, data: pd.DataFrame, bg: pd.DataFrame, nsamples: int | str,
