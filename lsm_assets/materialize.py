@@ -30,7 +30,7 @@ SIDE_BY_SIDE_CONFIG = {"ops": {"susceptibility_map": {"config": {"scheduler_addr
 # benchmarks/bench_demo.py measures how far the defaults move the published numbers from these.
 THOROUGH_CONFIG = {"ops": {
     "negative_samples": {"config": {"bags": 100, "max_positives": None}},
-    "trained_models": {"config": {"forest_trees": 300, "gbdt_binned": False}},
+    "trained_models": {"config": {"forest_trees": 300, "forest_tuning_trees": 300, "gbdt_binned": False}},
     "shap_importance": {"config": {"agnostic_method": "kernel"}},
 }}
 PRESETS = {"default": None, "thorough": THOROUGH_CONFIG}
@@ -71,8 +71,10 @@ def run_partition(defs: dg.Definitions, instance: dg.DagsterInstance, data_root:
     area x period) in process."""
     keys = selection or _keys(defs, area_period_partitions if "|" in partition_key else study_area_partitions)
     start = time.perf_counter()
-    result = dg.materialize(list(defs.assets or []), selection=keys, partition_key=partition_key, instance=instance,
-                            resources=resources_for(data_root), run_config=run_config, raise_on_error=False)
+    # the checks go along so they run with their assets, as in runs launched from the UI
+    result = dg.materialize([*(defs.assets or []), *(defs.asset_checks or [])], selection=keys,
+                            partition_key=partition_key, instance=instance, resources=resources_for(data_root),
+                            run_config=run_config, raise_on_error=False)
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     error = None
     if failures:

@@ -93,6 +93,7 @@ def _delivery_request(context: dg.SensorEvaluationContext, v: ArchivedDelivery, 
 
 
 @dg.sensor(name="insar_delivery_sensor", minimum_interval_seconds=INTERVAL_S, default_status=RUNNING,
+           asset_selection=dg.AssetSelection.all(),
            description="Watches data/incoming/insar/<area>/. A settled delivery (delivery.yaml present and nothing "
            "changed for LSM_SETTLE_S seconds, or a _READY marker) is opened and validated, archived as the next "
            "version of its period (or quarantined with a .reason.txt), its period registered as a partition, and "
@@ -126,6 +127,7 @@ def insar_delivery_sensor(context: dg.SensorEvaluationContext, paths: LsmPaths) 
 
 
 @dg.sensor(name="inventory_update_sensor", minimum_interval_seconds=INTERVAL_S, default_status=RUNNING,
+           asset_selection=dg.AssetSelection.all(),
            description="Watches data/incoming/inventory/<area>/ (GeoPackage, GeoJSON, CSV with x, y). A settled "
            "file is validated (CRS, geometry, ids, dates not in the future, inside the area), its events added to "
            "the DuckDB catalog (a known id with another date or geometry becomes a new revision), and it is "

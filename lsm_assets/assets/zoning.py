@@ -155,8 +155,13 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     table = pd.DataFrame(rows).assign(area=area, period=period, evaluated_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     with lsm_catalog.connect() as con:
         catalog.append_rows(con, "prone_area_evaluation", table)
+        history = con.execute("SELECT count(DISTINCT evaluated_at) FROM prone_area_evaluation WHERE area = ? "
+                              "AND period = ?", [area, period]).fetchone()[0]
     adaptive = table.iloc[0]
-    context.add_output_metadata({"TA": float(adaptive["TA"]), "POR": float(adaptive["POR"]),
+    inventory = {"evaluations_in_history": int(history), "inventory_events": state["n_events"],
+                 "inventory_revisions": state["n_revisions"], "inventory_latest_event": str(state["latest_event_date"]),
+                 "inventory_latest_ingest": str(state["latest_ingest"])}
+    context.add_output_metadata({**inventory, "TA": float(adaptive["TA"]), "POR": float(adaptive["POR"]),
                                  "LOR": float(adaptive["LOR"]), "later_events": int(adaptive["L"]),
                                  "prediction_rate_auc": float(rate["auc"]), "status": str(adaptive["status"]),
                                  "prediction_rate_curve": dg.MetadataValue.path(str(curve_path)),

@@ -140,3 +140,25 @@ def test_models_maps_thresholds_and_evaluation(materialized):
         con.close()
     assert history == 3 * len(reg.pairs)
     assert cont == int(ok.sum())
+
+
+@pytest.mark.integration
+def test_asset_checks_ran_with_their_assets(materialized):
+    data, instance, reg, _ = materialized
+    area, period = reg.pairs[0]
+    key = str(area_period_key(area, period))
+    found = {}
+    for asset, check in [("factor_stack", "grid_alignment"), ("factor_stack", "nodata_share"),
+                         ("factor_stack", "vif_below_limit"), ("terrain_factors", "grid_alignment"),
+                         ("negative_samples", "sample_balance"), ("model_comparison", "spatial_cv_auc_floor"),
+                         ("prone_area_evaluation", "ta_floor"), ("prone_area_evaluation", "lor_not_rising")]:
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey(asset), check), limit=20)
+        evals = [r.event.dagster_event.event_specific_data for r in records if r.event and r.event.dagster_event]
+        mine = [e for e in evals if e.partition in (key, area)]
+        assert mine, (asset, check)
+        found[(asset, check)] = mine[0]
+    assert found[("factor_stack", "grid_alignment")].passed and found[("terrain_factors", "grid_alignment")].passed
+    assert found[("negative_samples", "sample_balance")].passed
+    assert found[("prone_area_evaluation", "lor_not_rising")].passed  # one evaluation: nothing can be rising yet
+    assert "message" in found[("factor_stack", "vif_below_limit")].metadata

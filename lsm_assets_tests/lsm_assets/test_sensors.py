@@ -31,11 +31,16 @@ def world(demo_data, tmp_path, monkeypatch):
 
 
 def _tick(sensor, instance, data, cursor=None) -> dg.SensorResult:
+    """One tick: the sensor's result, its partitions added and its run requests resolved as the daemon does."""
     ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                   resources=resources_for(data))
     result = sensor(ctx)
     for req in result.dynamic_partitions_requests or []:  # what the daemon does before creating the runs
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+    job = defs.resolve_implicit_global_asset_job_def()
+    for req in result.run_requests:  # a partition key the job does not know, or a mixed selection, raises
+        req.with_resolved_tags_and_config(target_definition=job, dynamic_partitions_requests=[],
+                                          dynamic_partitions_store=instance)
     return result
 
 
@@ -168,6 +173,9 @@ def test_sensors_and_automation_are_on_by_default():
     by_name = {s.name: s for s in defs.sensors}
     assert set(by_name) == {"insar_delivery_sensor", "inventory_update_sensor", "reevaluation_sensor"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in by_name.values())
+    # a sensor without a target cannot request runs of an asset selection (the daemon refuses them)
+    assert by_name["insar_delivery_sensor"].asset_selection is not None
+    assert by_name["inventory_update_sensor"].asset_selection is not None
 
 
 def test_sensor_run_config_keeps_only_the_selected_ops(tmp_path, monkeypatch):
