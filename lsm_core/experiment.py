@@ -57,11 +57,13 @@ def training_table(positives: pd.DataFrame, negatives: pd.DataFrame, strategy: s
 
 def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], categorical: Sequence[str],
                  models: Sequence[str], model_dir: str | Path, *, n_splits: int = 5, n_repeats: int = 1,
-                 seed: int = 0, fixed_params: Mapping[str, Mapping[str, Any]] | None = None) -> StrategyResult:
+                 seed: int = 0, fixed_params: Mapping[str, Mapping[str, Any]] | None = None,
+                 tuning_params: Mapping[str, Mapping[str, Any]] | None = None) -> StrategyResult:
     """Tune, spatially cross-validate and save every model on one strategy's training table.
 
     ``fixed_params``: per model name, parameters fixed for its grid search, refit and spatial CV
-    (e.g. ``{"random_forest": {"n_estimators": 100}}``).
+    (e.g. ``{"random_forest": {"n_estimators": 100}}``); ``tuning_params``: per model name, parameters
+    that override those during the grid search only (e.g. fewer trees to score the forest's grid points).
     """
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
@@ -74,7 +76,8 @@ def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
     for name in models:
         start = time.perf_counter()
         tuned = tune_on_validation(name, X, y, groups, categorical=cat, random_state=seed,
-                                   fixed_params=(fixed_params or {}).get(name))
+                                   fixed_params=(fixed_params or {}).get(name),
+                                   tuning_params=(tuning_params or {}).get(name))
         tuned_at = time.perf_counter()
         folds = spatial_cv_scores(name, X, y, coords, groups, params=tuned.best_params, categorical=cat,
                                   n_splits=n_splits, n_repeats=n_repeats, random_state=seed)

@@ -289,11 +289,14 @@ class TunedModel:
 
 
 def tune_on_validation(name: str, X: Any, y: Any, groups: Any = None, *, categorical: Sequence[int | str] = (),
-                       random_state: int = 0, fixed_params: Mapping[str, Any] | None = None) -> TunedModel:
+                       random_state: int = 0, fixed_params: Mapping[str, Any] | None = None,
+                       tuning_params: Mapping[str, Any] | None = None) -> TunedModel:
     """Paper b's protocol: fit each PARAM_GRIDS point on 60 %, pick by validation AUC (20 %), test on 20 %.
 
     ``fixed_params`` override DEFAULT_PARAMS at every grid point and in the refit (e.g. the forest's
     ``n_estimators``) and are part of ``best_params``, so spatial CV with ``best_params`` uses them too.
+    ``tuning_params`` override them during the grid search only (e.g. a forest's grid points scored with
+    fewer trees than the refit gets): they are not part of ``best_params``.
 
     The chosen model is refitted on train+validation: once the validation split has picked the
     parameters it has no other use, 80 % of the data gives a better map than 60 %, and the test
@@ -304,10 +307,11 @@ def tune_on_validation(name: str, X: Any, y: Any, groups: Any = None, *, categor
     y = check_training_data(X, y)
     train, val, test = split_60_20_20(y, groups, random_state)
     rows = grid_validation_auc(name, _take(X, train), y[train], _take(X, val), y[val], categorical=categorical,
-                               random_state=random_state, fixed_params=fixed_params)
+                               random_state=random_state, fixed_params={**(fixed_params or {}), **(tuning_params or {})})
     table = pd.DataFrame(rows)
     best = {**(fixed_params or {}),
-            **{k: v for k, v in rows[int(np.argmax(table["auc"].to_numpy()))].items() if k != "auc"}}
+            **{k: v for k, v in rows[int(np.argmax(table["auc"].to_numpy()))].items()
+               if k != "auc" and k not in (tuning_params or {})}}
     fit_rows = np.sort(np.concatenate([train, val]))
     model = make_model(name, params=best, categorical=categorical, random_state=random_state)
     model.fit(_take(X, fit_rows), y[fit_rows])

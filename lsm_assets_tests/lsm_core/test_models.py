@@ -280,3 +280,20 @@ def test_binned_gbdt_shap_adds_up_to_its_log_odds(samples):
     sv = shap_values_for_plot(model, X, n_explain=50)
     assert (sv.explainer, sv.output) == ("tree", "log-odds")
     np.testing.assert_allclose(sv.values.sum(axis=1) + sv.base_value, model.decision_function(sv.data), atol=1e-6)
+
+
+def test_tuning_params_apply_to_the_grid_search_only():
+    from sklearn.datasets import make_classification
+
+    from lsm_core.models import grid_validation_auc, tune_on_validation
+
+    X, y = make_classification(300, 5, random_state=0)
+    tuned = tune_on_validation("random_forest", X, y, fixed_params={"n_estimators": 30},
+                               tuning_params={"n_estimators": 7})
+    assert tuned.best_params["n_estimators"] == 30
+    assert len(tuned.model[-1].estimators_) == 30  # the refit has the fixed size, not the tuning one
+    tr, va = tuned.indices["train"], tuned.indices["validation"]
+    seven = grid_validation_auc("random_forest", X[tr], y[tr], X[va], y[va], fixed_params={"n_estimators": 7})
+    thirty = grid_validation_auc("random_forest", X[tr], y[tr], X[va], y[va], fixed_params={"n_estimators": 30})
+    np.testing.assert_array_equal(tuned.validation_auc["auc"], [r["auc"] for r in seven])
+    assert [r["auc"] for r in seven] != [r["auc"] for r in thirty]
