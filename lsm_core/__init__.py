@@ -49,7 +49,7 @@ _LAZY: dict[str, str] = {
     "prone_areas": "prone", "natural_breaks": "prone", "classify": "prone", "open_close": "prone",
     "training_accuracy": "evaluation", "prone_occurrence": "evaluation", "prediction_rate_curve": "evaluation",
     "deformation_susceptibility_contingency": "contingency",
-    "generate_demo": "synthetic", "generate_area": "synthetic",
+    "generate_demo": "synthetic", "generate_area": "synthetic", "toy_area": "synthetic",
 }
 
 # the literal list (not built from _LAZY) lets linters and type checkers read it
@@ -61,7 +61,7 @@ __all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError"
            "generate_area", "generate_demo", "insar_pu_negatives", "js_threshold_curve", "los_to_downslope",
            "make_model", "natural_breaks", "open_close", "positive_samples", "predict_in_memory", "predict_map",
            "prediction_rate_curve", "prone_areas", "prone_occurrence", "proximity_factor", "random_negatives",
-           "route_d8", "select_reliable_negatives", "slope_deg", "slope_units", "terrain_factors",
+           "route_d8", "select_reliable_negatives", "slope_deg", "slope_units", "terrain_factors", "toy_area",
            "training_accuracy", "watersheds", "weights_from"]
 
 
@@ -99,6 +99,6 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     )
     from lsm_core.spatial_cv import RepeatedSpatialKFold, SpatialKFold
     from lsm_core.stack import build_factor_stack
-    from lsm_core.synthetic import generate_area, generate_demo
+    from lsm_core.synthetic import generate_area, generate_demo, toy_area
     from lsm_core.terrain import aspect_deg, slope_deg, terrain_factors
     from lsm_core.threshold import JSHistogramAccumulator, WeightScheme, js_threshold_curve, weights_from

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # declared by their owners, and are checked by the any-module test below when they declare one.
 MODULES = ["area", "contingency", "deformation", "drainage", "environment", "errors", "evaluation", "grid",
            "hydrology", "io", "mintpy", "plots", "predict", "prone", "proximity", "pu", "sampling", "spatial_cv",
-           "stack", "svm", "synthetic", "terrain", "threshold", "validation"]
+           "stack", "svm", "synthetic", "synthetic.hazard", "synthetic.insar", "synthetic.terrain", "synthetic.toy",
+           "synthetic.writer", "terrain", "threshold", "validation"]
 
 
 @pytest.mark.parametrize("name", MODULES)

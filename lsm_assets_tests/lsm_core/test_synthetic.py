@@ -267,3 +267,36 @@ def test_truth_readme_describes_every_file(cfgs):
                                + [f"velocity_{p}.tif" for p in AREAS[name].periods])
         assert all(f"`{f}`" in text for f in files)
         assert re.search(r"\d+ landslides", text)
+
+
+def test_synthetic_is_a_package_of_four_parts_with_the_old_entry_points():
+    import importlib
+
+    import lsm_core.synthetic as syn
+
+    for part in ("terrain", "hazard", "insar", "writer", "toy"):
+        importlib.import_module(f"lsm_core.synthetic.{part}")
+    assert syn.generate_demo is importlib.import_module("lsm_core.synthetic.writer").generate_demo
+    for old in ("_synthetic_terrain", "_synthetic_hazard", "_synthetic_insar"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(f"lsm_core.{old}")
+
+
+def test_toy_area_puts_landslides_on_steep_deforming_ground():
+    from lsm_core.synthetic import TOY_BANDS, toy_area
+    from lsm_core.synthetic.toy import session_folder
+
+    toy = toy_area(seed=3)
+    assert toy.folder.parent == session_folder()  # removed at interpreter exit
+    assert toy.stack.names == list(TOY_BANDS) and toy.grid.shape == (40, 40)
+    assert toy.probability.grid == toy.grid and len(toy.events) == 6
+    slope, velocity, _ = toy.stack.read()
+    prob = toy.probability.read()[0]
+    scar = np.zeros(toy.grid.shape, bool)
+    for geom in toy.events.geometry:
+        r, c = toy.grid.rowcol(np.array([geom.centroid.x]), np.array([geom.centroid.y]))
+        scar[r[0], c[0]] = True
+    assert slope[scar].mean() > slope[~scar].mean() + 10 and velocity[scar].mean() > velocity[~scar].mean() + 5
+    assert prob[scar].min() > np.quantile(prob, 0.8)
+    np.testing.assert_array_equal(toy_area(seed=3).stack.read(), toy.stack.read())  # seeded
+    assert toy_area(seed=3).folder != toy.folder

@@ -1,6 +1,6 @@
 """Ground truth of the synthetic study areas: hazard, unstable slopes, landslide events, velocities, NDVI.
 
-Private helper of ``lsm_core.synthetic``. Lengths are metres, velocities mm/yr (positive =
+Part of ``lsm_core.synthetic`` (the generator in ``writer``). Lengths are metres, velocities mm/yr (positive =
 towards the satellite for line-of-sight values), dates are ``datetime.date``.
 """
 
@@ -14,8 +14,11 @@ import shapely
 from rasterio import features
 from scipy import ndimage
 
-from lsm_core._synthetic_terrain import Landscape, Rng, distance_to, rasterize_lines, smooth_field, smoothstep
 from lsm_core.grid import AreaGrid
+from lsm_core.synthetic.terrain import Landscape, Rng, distance_to, rasterize_lines, smooth_field, smoothstep
+
+__all__ = ["Event", "Period", "Site", "Terrain", "draw_sites_and_events", "hazard_field", "label_raster",
+           "los_factor", "ndvi_base", "ndvi_scene", "observe_ndvi", "seasonal_date", "speed_field", "unstable_mask"]
 
 Period = tuple[dt.date, dt.date]
 

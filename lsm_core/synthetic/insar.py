@@ -1,6 +1,6 @@
 """Synthetic InSAR products: coherence, a stable reference point, displacement time series and velocity maps.
 
-Private helper of ``lsm_core.synthetic``. Displacements are mm, velocities mm/yr, along the line
+Part of ``lsm_core.synthetic`` (the generator in ``writer``). Displacements are mm, velocities mm/yr, along the line
 of sight with positive values towards the satellite (the MintPy convention), relative to the
 reference point (and, for time series, to the first acquisition).
 """
@@ -11,7 +11,9 @@ import datetime as dt
 
 import numpy as np
 
-from lsm_core._synthetic_terrain import Rng, smooth_field, smoothstep
+from lsm_core.synthetic.terrain import Rng, smooth_field, smoothstep
+
+__all__ = ["COHERENCE_MASK", "acquisition_dates", "coherence", "reference_pixel", "timeseries", "velocity_map"]
 
 COHERENCE_MASK = 0.3  # below this the pixel is decorrelated: NaN in the data
 

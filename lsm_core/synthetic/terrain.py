@@ -1,6 +1,6 @@
 """Terrain of the synthetic study areas: random fields, channel networks, DEMs and lithology.
 
-Private helper of ``lsm_core.synthetic``. Lengths are metres, elevations metres a.s.l., angles
+Part of ``lsm_core.synthetic`` (the generator in ``writer``). Lengths are metres, elevations metres a.s.l., angles
 degrees unless a name says otherwise. Everything is drawn from the generators passed in, so a
 seed fixes the landscape.
 """
@@ -15,6 +15,10 @@ from rasterio import features
 from scipy import ndimage
 
 from lsm_core.grid import AreaGrid
+
+__all__ = ["Landscape", "Rng", "RngFor", "arc_length", "block_mean", "build_karst", "build_loess", "burn_points",
+           "carve", "densify", "distance_to", "inside", "los_vector", "meander", "offset_line", "rasterize_lines",
+           "slope_aspect", "smooth_field", "smoothstep"]
 
 Rng = np.random.Generator
 RngFor = Callable[[str], Rng]

@@ -1,20 +1,4 @@
-"""An embedded synthetic world with ground truth: two study areas, their inputs, InSAR deliveries and truth.
-
-``generate_demo(data_root)`` writes, under the project's ``data/`` folder:
-
-* ``study_areas/<area>/``: ``area.yaml`` and every input layer of DESIGN 5 (DEM, lithology,
-  faults, rivers, roads, buildings, mining sites, 1 km rainfall, 30 m NDVI scenes, the dated
-  landslide inventory);
-* ``incoming/insar/<area>/<delivery>/``: one InSAR delivery per monitoring period (``karst``: a
-  cumulative-displacement time series, ``loess``: velocity maps), with coherence;
-* ``study_areas/<area>/truth/``: what the pipeline must never read and tests compare with: the
-  true hazard, true LOS velocity per period, the unstable-slope mask and the unstable slopes
-  themselves (see the README written there).
-
-``karst`` is modelled on Longsheng, Guangxi (peak-cluster karst, UTM 49N); ``loess`` on Tongren,
-Qinghai (dissected loess plateau along the Longwu River fault zone, UTM 47N). The same seed gives
-byte-identical files; ``scale`` multiplies the area (same 10 m resolution) for benchmarks.
-"""
+"""The synthetic study areas' specifications and the writer of their files (see ``lsm_core.synthetic``)."""
 
 from __future__ import annotations
 
@@ -38,15 +22,17 @@ from rasterio import features
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
-from lsm_core import _synthetic_hazard as H
-from lsm_core import _synthetic_insar as S
-from lsm_core import _synthetic_terrain as T
 from lsm_core.area import period_bounds
 from lsm_core.errors import ConfigError
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterWriter, atomic_path, write_raster, write_text, write_vector
+from lsm_core.synthetic import hazard as H
+from lsm_core.synthetic import insar as S
+from lsm_core.synthetic import terrain as T
 
-__all__ = ["AREAS", "AreaSpec", "generate_area", "generate_demo"]
+__all__ = ["AREAS", "AreaSpec", "BASE_SIDE_PX", "FIXED_GPKG_DATE", "World", "area_grid", "generate_area",
+           "generate_demo", "ndvi_dates"]
+
 
 BASE_SIDE_PX = 1200          # pixels per side at scale 1 (10 m cells: 12 x 12 km, 1.44 M pixels)
 FIXED_GPKG_DATE = "2020-01-01T00:00:00Z"  # GeoPackages store a write timestamp; a fixed one keeps files byte-identical
