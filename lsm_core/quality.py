@@ -57,9 +57,9 @@ def nodata_shares(path, mask_path, *, block: int = 512) -> dict[str, float]:
     missing = np.zeros(len(names), dtype=np.int64)
     valid = 0
     for b in raster.grid.windows(block):
-        inside = np.nan_to_num(mask.read(b.window)[0]) > 0
+        inside = np.nan_to_num(mask.read(b.write)[0]) > 0
         valid += int(inside.sum())
-        data = raster.read(b.window)
+        data = raster.read(b.write)
         missing += np.isnan(data[:, inside]).sum(axis=1)
     return {n: float(m / valid) if valid else 1.0 for n, m in zip(names, missing, strict=True)}
 
