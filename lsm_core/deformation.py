@@ -72,6 +72,19 @@ def fit_velocity(displacement_mm: np.ndarray, t_years: np.ndarray, *,
     ``min_epochs`` valid epochs get NaN velocity and stderr. The stderr is the ordinary
     least-squares one (residual scatter, ``n - 2`` degrees of freedom), so it assumes residuals
     uncorrelated in time.
+
+    Two pixels moving 8 mm/yr away from the satellite; the second misses an epoch, which leaves it
+    fewer than ``min_epochs`` (5) valid epochs, so it gets no velocity:
+
+    >>> import numpy as np
+    >>> t = np.array([0.0, 0.5, 1.0, 1.5, 2.0])  # years
+    >>> disp = -8.0 * t[:, None, None] + np.array([[0.0, 1.0]])  # epochs x rows x cols, mm
+    >>> disp[1, 0, 1] = np.nan
+    >>> velocity, stderr, n_epochs = fit_velocity(disp, t)
+    >>> velocity, n_epochs
+    (array([[-8., nan]], dtype=float32), array([[5, 4]], dtype=int32))
+    >>> fit_velocity(disp, t, min_epochs=4)[0]
+    array([[-8., -8.]], dtype=float32)
     """
     y = np.asarray(displacement_mm)
     t = np.asarray(t_years, dtype=np.float64)

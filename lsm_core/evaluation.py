@@ -60,7 +60,17 @@ def values_at(path: str | Path, rows: ArrayLike, cols: ArrayLike, *, band: int =
 
 def training_accuracy(prone_mask_path: str | Path, positive_rows: ArrayLike, positive_cols: ArrayLike, *,
                       block: int = DEFAULT_BLOCK) -> dict:
-    """TA (0..1) = distinct positive-sample pixels on prone pixels (value 1) / all distinct positive pixels."""
+    """TA (0..1) = distinct positive-sample pixels on prone pixels (value 1) / all distinct positive pixels.
+
+    >>> from lsm_core.prone import prone_areas
+    >>> from lsm_core.sampling import positive_samples
+    >>> from lsm_core.synthetic import toy_area
+    >>> toy = toy_area()
+    >>> _ = prone_areas(toy.probability.path, 0.5, toy.folder / "prone.tif", toy.folder / "prone.gpkg")
+    >>> pos = positive_samples(toy.events, toy.stack, "2020-12-31")  # the landslides the map was trained on
+    >>> training_accuracy(toy.folder / "prone.tif", pos["row"], pos["col"])
+    {'TA': 1.0, 'n_positive': 36, 'n_inside': 36, 'status': 'ok'}
+    """
     rows = np.asarray(positive_rows, dtype=np.int64).ravel()
     cols = np.asarray(positive_cols, dtype=np.int64).ravel()
     if rows.shape != cols.shape:
@@ -100,6 +110,15 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
     """POR and LOR (0..1) of later events in prone areas (GeoPackage polygons, 0/1 mask raster or GeoDataFrame).
 
     With no later event (L = 0) POR and LOR are NaN and ``status`` says they are undefined.
+
+    >>> from lsm_core.inventory import events_after
+    >>> from lsm_core.prone import prone_areas
+    >>> from lsm_core.synthetic import toy_area
+    >>> toy = toy_area()
+    >>> _ = prone_areas(toy.probability.path, 0.5, toy.folder / "prone.tif", toy.folder / "prone.gpkg")
+    >>> later = events_after(toy.events, "2020-12-31")  # two landslides after the period: one was foreseen
+    >>> prone_occurrence(toy.folder / "prone.gpkg", later)
+    {'POR': 0.5, 'LOR': 0.5, 'L': 2, 'n_inside': 1, 'missed_event_ids': ['ls-6'], 'status': 'ok'}
     """
     n = len(later_events)
     if n == 0:

@@ -171,6 +171,12 @@ def prone_areas(probability_path: str | Path, threshold: float, out_raster: str 
     ``mean_abs_velocity_mm_yr`` (NaN without a velocity raster or valid velocity). Both outputs are
     written atomically. A raster off ``expected_grid`` (or off the probability grid) raises
     GridMismatchError naming the file. Returns a summary (pixel counts, shares of the valid area).
+
+    >>> from lsm_core.synthetic import toy_area
+    >>> toy = toy_area()
+    >>> s = prone_areas(toy.probability.path, 0.5, toy.folder / "prone.tif", toy.folder / "prone.gpkg")
+    >>> s["n_polygons"], s["prone_pixels"], s["prone_area_m2"], round(s["prone_share"], 3)
+    (4, 218, 21800.0, 0.136)
     """
     _validate(threshold, opening_radius_px, closing_radius_px, min_area_m2)
     prob_path = Path(probability_path)

@@ -43,7 +43,12 @@ Features = np.ndarray | gpd.GeoDataFrame | gpd.GeoSeries | Iterable[shapely.Geom
 
 
 def distance_decay(distance_m: np.ndarray | float, dmax_m: float) -> np.ndarray:
-    """1 - D/Dmax for D <= Dmax (metres), else 0; an infinite D (no feature) gives 0, NaN stays NaN."""
+    """1 - D/Dmax for D <= Dmax (metres), else 0; an infinite D (no feature) gives 0, NaN stays NaN.
+
+    >>> import numpy as np
+    >>> distance_decay(np.array([0.0, 500.0, 1000.0, 5000.0, np.inf, np.nan]), dmax_m=1000.0)
+    array([1. , 0.5, 0. , 0. , 0. , nan])
+    """
     if not dmax_m > 0:
         raise ConfigError(f"maximum influence distance must be positive, got {dmax_m}")
     d = np.asarray(distance_m, dtype=np.float64)

@@ -99,6 +99,20 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
     oob_counts_ : (n_unlabeled,) number of bags in which each unlabeled row was out of bag.
     estimators_ : the B fitted base estimators.
     classes_ : array([0, 1]).
+
+    Examples
+    --------
+    Fifty labeled landslide pixels (two factors) and two hundred unlabeled ones:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(2.0, 1.0, (50, 2)), rng.normal(0.0, 1.0, (200, 2))])
+    >>> y = np.r_[np.ones(50), np.zeros(200)]  # 1 = labeled positive, 0 = unlabeled
+    >>> pu = BaggingPUClassifier(n_estimators=10, random_state=0).fit(X, y)
+    >>> pu.oob_score_.shape  # one out-of-bag PU score per unlabeled row: low = reliable negative
+    (200,)
+    >>> pu.predict([[3.0, 3.0], [-2.0, -2.0]])
+    array([1, 0])
     """
 
     def __init__(

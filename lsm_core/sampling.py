@@ -255,7 +255,16 @@ def positive_samples(events: gpd.GeoDataFrame, stack: RasterFile, period_end, *,
 
 def random_negatives(stack: RasterFile, events_known: gpd.GeoDataFrame, n: int, *, seed: int,
                      block: int = DEFAULT_BLOCK) -> pd.DataFrame:
-    """``n`` negatives drawn uniformly over valid pixels outside every known landslide (polygon or point pixel)."""
+    """``n`` negatives drawn uniformly over valid pixels outside every known landslide (polygon or point pixel).
+
+    >>> from lsm_core.synthetic import toy_area
+    >>> toy = toy_area()  # 40 x 40 pixels of 10 m, six landslide polygons
+    >>> neg = random_negatives(toy.stack, toy.events, 50, seed=0)
+    >>> len(neg), neg["strategy"].unique().tolist(), neg["label"].unique().tolist()
+    (50, ['random'], [0])
+    >>> list(neg.columns[-3:])  # the factor values of each pixel follow the metadata columns
+    ['slope_deg', 'velocity_mm_yr', 'ndvi']
+    """
     known = _Footprints(events_known, stack.grid)
     s = sample_pixels(stack, n, lambda w, _: ~known.mask(w), seed=seed, stream="random", block=block,
                       what="random negatives (valid pixels outside known landslides)")
@@ -272,6 +281,14 @@ def buffer_negatives(stack: RasterFile, events_known: gpd.GeoDataFrame, n: int, 
     or low deformation rates (below 0.5 cm/year)"): with ``max_slope_deg`` and/or
     ``max_abs_velocity_mm_yr``, a pixel must also have slope < max_slope_deg OR |v| < max_abs_velocity
     (only the given conditions count).
+
+    >>> import shapely
+    >>> from lsm_core.synthetic import toy_area
+    >>> toy = toy_area()
+    >>> far = buffer_negatives(toy.stack, toy.events, 30, buffer_m=50.0, seed=0)
+    >>> pixels = shapely.points(far["x"], far["y"])  # pixel centres, metres
+    >>> len(far), bool(shapely.distance(pixels, toy.events.union_all()).min() > 50.0)
+    (30, True)
     """
     if not buffer_m >= 0:
         raise ConfigError(f"buffer_m must be >= 0 metres, got {buffer_m}")
@@ -319,6 +336,15 @@ def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, ve
     alike, so a few thousand carry its signature while the fitting cost grows with the count.
     ``n_jobs`` threads fit the bags (same result for any value). Returns the table
     (``pu_score`` filled) and JSON-ready diagnostics (pool size, PU score quantiles/histograms).
+
+    >>> from lsm_core.synthetic import toy_area
+    >>> toy = toy_area()
+    >>> positives = positive_samples(toy.events, toy.stack, "2020-12-31")  # landslides mapped by then
+    >>> neg, info = insar_pu_negatives(toy.stack, positives, 20, threshold_mm_yr=5.0, n_estimators=10, seed=0)
+    >>> len(neg), bool(neg["velocity_mm_yr"].abs().max() < 5.0), info["pool_size"]
+    (20, True, 1321)
+    >>> bool(neg["pu_score"].max() <= info["score_cutoff"])  # drawn from the least landslide-like half
+    True
     """
     names = stack.names
     if velocity_band not in names:

@@ -90,6 +90,16 @@ class SpatialKFold(GroupsConsumerMixin, BaseCrossValidator):
 
     ``coords`` is an (n, 2) array aligned with ``X``; if None, the first two columns of ``X`` are
     the coordinates (so the splitter also works inside nested CV, where X is a subset).
+
+    Two clusters of pixels a kilometre apart make two folds, each tested on the far one:
+
+    >>> import numpy as np
+    >>> xy = np.array([[0, 0], [10, 0], [0, 10], [1000, 1000], [1010, 1000], [1000, 1010]], dtype=float)
+    >>> [test.tolist() for _, test in SpatialKFold(2, coords=xy, random_state=0).split(xy)]
+    [[3, 4, 5], [0, 1, 2]]
+
+    It plugs into scikit-learn like any splitter, e.g. ``cross_validate(model, X, y,
+    cv=SpatialKFold(5), groups=landslide_ids)``.
     """
 
     def __init__(self, n_splits: int = 5, *, coords: Any = None, random_state: Any = None):

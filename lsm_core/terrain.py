@@ -58,7 +58,15 @@ def _horn(dem: np.ndarray, res_m: Res) -> tuple[np.ndarray, np.ndarray]:
 
 
 def slope_deg(dem: np.ndarray, res_m: Res) -> np.ndarray:
-    """Slope in degrees (0..90), Horn's method as ``gdaldem slope``."""
+    """Slope in degrees (0..90), Horn's method as ``gdaldem slope``; ``dem`` in metres, ``res_m`` the pixel size.
+
+    >>> import numpy as np
+    >>> ramp = np.add.outer(np.zeros(3), np.arange(3.0) * 10.0)  # rises 10 m per 10 m pixel to the east
+    >>> slope_deg(ramp, 10.0)
+    array([[45., 45., 45.],
+           [45., 45., 45.],
+           [45., 45., 45.]])
+    """
     dzdx, dzdy = _horn(dem, res_m)
     return np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
 

@@ -381,7 +381,18 @@ def js_threshold_curve(probability: np.ndarray, factors: np.ndarray, positive: n
                        categorical: Categorical = (), weights: ArrayLike | None = None, n_bins: int = 32,
                        thresholds_pct: ArrayLike = range(1, 100), valid: np.ndarray | None = None,
                        nodata: float | None = None, factor_names: Sequence[str] | None = None) -> JSCurve:
-    """D(t) curve of in-memory rasters; ``positive`` is a boolean mask, flat indices or (rows, cols)."""
+    """D(t) curve of in-memory rasters; ``positive`` is a boolean mask, flat indices or (rows, cols).
+
+    ``probability`` is rows x cols (0..1), ``factors`` factors x rows x cols. A model that follows
+    slope, and landslides on slopes above 30 degrees: D(t) is smallest where the pixels above the
+    threshold look most like the landslide pixels, here at t* = 75 % (30 of 40 degrees).
+
+    >>> import numpy as np
+    >>> slope = np.random.default_rng(0).uniform(0.0, 40.0, (50, 50))  # degrees
+    >>> curve = js_threshold_curve(slope / 40.0, slope[None], slope > 30.0, factor_names=["slope_deg"])
+    >>> curve.t_star_pct, curve.thresholds_pct[:3]
+    (75.0, array([1., 2., 3.]))
+    """
     probability, factors = np.asarray(probability), np.asarray(factors)
     _check_grid(probability, factors, valid=valid)
     mask = np.zeros(probability.shape, dtype=bool)

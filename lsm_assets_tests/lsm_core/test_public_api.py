@@ -82,3 +82,29 @@ def test_scheme_literals_list_the_accepted_values():
         assert w.sum() == pytest.approx(1.0)
     with pytest.raises(ConfigError, match="'equal', 'importance', 'expert'"):
         weights_from("bogus", 3)  # type: ignore[arg-type]
+
+
+# The functions a notebook user reaches first carry runnable examples, which `make test` runs.
+EXAMPLES = ["terrain.slope_deg", "proximity.distance_decay", "deformation.fit_velocity", "sampling.random_negatives",
+            "sampling.buffer_negatives", "sampling.insar_pu_negatives", "pu.BaggingPUClassifier",
+            "spatial_cv.SpatialKFold", "threshold.js_threshold_curve", "prone.prone_areas",
+            "evaluation.training_accuracy", "evaluation.prone_occurrence"]
+
+
+@pytest.mark.parametrize("qualname", EXAMPLES)
+def test_entry_point_has_a_doctest_example(qualname):
+    import doctest
+
+    module, name = qualname.split(".")
+    obj = getattr(importlib.import_module(f"lsm_core.{module}"), name)
+    examples = [ex for test in doctest.DocTestFinder(recurse=False).find(obj) for ex in test.examples]
+    assert len(examples) >= 2, f"{qualname} has no runnable example in its docstring"
+
+
+def test_pytest_collects_the_doctests_of_lsm_core():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "lsm_core" in cfg["tool:pytest"]["testpaths"].split()
+    assert "--doctest-modules" in cfg["tool:pytest"]["addopts"].split()

@@ -292,11 +292,10 @@ def test_toy_area_puts_landslides_on_steep_deforming_ground():
     assert toy.probability.grid == toy.grid and len(toy.events) == 6
     slope, velocity, _ = toy.stack.read()
     prob = toy.probability.read()[0]
+    r, c = toy.grid.rowcol(toy.events.geometry.centroid.x.to_numpy(), toy.events.geometry.centroid.y.to_numpy())
     scar = np.zeros(toy.grid.shape, bool)
-    for geom in toy.events.geometry:
-        r, c = toy.grid.rowcol(np.array([geom.centroid.x]), np.array([geom.centroid.y]))
-        scar[r[0], c[0]] = True
+    scar[r[:-1], c[:-1]] = True  # the first five; the sixth (latest) is a surprise the factors do not show
     assert slope[scar].mean() > slope[~scar].mean() + 10 and velocity[scar].mean() > velocity[~scar].mean() + 5
-    assert prob[scar].min() > np.quantile(prob, 0.8)
+    assert prob[scar].min() > np.quantile(prob, 0.8) > prob[r[-1], c[-1]]
     np.testing.assert_array_equal(toy_area(seed=3).stack.read(), toy.stack.read())  # seeded
     assert toy_area(seed=3).folder != toy.folder
