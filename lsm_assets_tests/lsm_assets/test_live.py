@@ -196,10 +196,9 @@ def test_live_instance_processes_drops_across_a_restart(live_world):
     before = _meta(_latest(port, "prone_area_evaluation", f"{FIRST}|karst"))
 
     live.stop()  # the second drop arrives while the instance is down
-    fixed_id, n_events, n_revisions = _inventory_update(data, data / "incoming" / "inventory" / "karst.geojson")
+    fixed_id, n_events, n_revisions = _inventory_update(data, data.parent / "update_2024.geojson")
     (data / "incoming" / "inventory" / "karst").mkdir(parents=True)
-    shutil.move(data / "incoming" / "inventory" / "karst.geojson",
-                data / "incoming" / "inventory" / "karst" / "update_2024.geojson")
+    shutil.move(data.parent / "update_2024.geojson", data / "incoming" / "inventory" / "karst" / "update_2024.geojson")
     live.start()
     port = live.port
     t1 = time.monotonic()

@@ -162,3 +162,22 @@ def test_asset_checks_ran_with_their_assets(materialized):
     assert found[("negative_samples", "sample_balance")].passed
     assert found[("prone_area_evaluation", "lor_not_rising")].passed  # one evaluation: nothing can be rising yet
     assert "message" in found[("factor_stack", "vif_below_limit")].metadata
+
+
+@pytest.mark.integration
+def test_partitions_run_side_by_side_in_processes_and_every_catalog_row_is_there(materialized):
+    """The area x period runs went to worker processes at the same time, all writing the one DuckDB file."""
+    data, instance, reg, results = materialized
+    pair_runs = [instance.get_run_record_by_id(r.run_id) for r in results if "|" in r.partition_key]
+    spans = sorted((r.start_time, r.end_time) for r in pair_runs)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False)), "no two runs overlapped"
+    pids = {e.pid for r in pair_runs for e in instance.all_logs(r.dagster_run.run_id) if e.pid}
+    assert len(pids) >= 2, pids
+    with catalog.connect(data / "warehouse" / "lsm.duckdb", read_only=True) as con:
+        for table in ("trained_models", "model_comparison", "shap_importance", "js_threshold",
+                      "deformation_susceptibility_contingency", "prone_area_evaluation"):
+            have = set(con.execute(f"SELECT DISTINCT area, period FROM {table}").fetchall())
+            assert have == set(reg.pairs), table
+        n = dict(con.execute("SELECT area, count(*) FROM landslide_events GROUP BY area").fetchall())
+        n_rev = dict(con.execute("SELECT area, count(*) FROM landslide_event_revisions GROUP BY area").fetchall())
+    assert n == n_rev and set(n) == set(reg.areas)
