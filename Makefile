@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check lsm_core lsm_assets lsm_assets_tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)
@@ -37,6 +38,7 @@ ui: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lsm_core lsm_assets lsm_assets_tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'

@@ -84,16 +84,16 @@ def deformation_susceptibility_contingency(velocity_path: str | Path, probabilit
         counts += np.bincount(d * n_sus + s, minlength=n_def * n_sus)
         if prone_path is not None:
             prone_counts += np.bincount(d * 2 + (m[ok] == 1), minlength=n_def * 2)
-    counts = counts.reshape(n_def, n_sus)
-    rows = pd.Index(velocity_class_names(edges), name="velocity_class")
+    matrix = counts.reshape(n_def, n_sus)
+    rows = pd.Index(velocity_class_names(edges.tolist()), name="velocity_class")
     cols = pd.Index(list(FIVE_CLASSES) if n_sus == 5 else [f"class_{i}" for i in range(1, n_sus + 1)],
                     name="susceptibility_class")
-    deforming = int(counts[1:].sum())
+    deforming = int(matrix[1:].sum())
     result = {
-        "counts": pd.DataFrame(counts, index=rows, columns=cols),
-        "row_shares": pd.DataFrame(_shares(counts), index=rows, columns=cols),
-        "consistency_score": _share(int(counts[1:, -2:].sum()), deforming),
-        "n_valid": int(counts.sum()), "n_deforming": deforming,
+        "counts": pd.DataFrame(matrix, index=rows, columns=cols),
+        "row_shares": pd.DataFrame(_shares(matrix), index=rows, columns=cols),
+        "consistency_score": _share(int(matrix[1:, -2:].sum()), deforming),
+        "n_valid": int(matrix.sum()), "n_deforming": deforming,
         "velocity_classes_mm_yr": edges.tolist(), "susceptibility_breaks": breaks.tolist(),
         "prone_counts": None, "prone_row_shares": None, "prone_consistency": float("nan"),
     }

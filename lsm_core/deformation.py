@@ -193,13 +193,15 @@ def deformation_rate(delivery: Delivery, grid: AreaGrid, out_path: str | Path, *
             if read_coh is not None:
                 # NaN coherence (outside its footprint) cannot vouch for the pixel, so it masks too.
                 data = np.where(read_coh(win) >= min_coherence, data, np.nan)
-            if series:
+            if t is not None:  # a time series delivery
                 v, se, n = fit_velocity(data, t, min_epochs=min_epochs)
             else:
                 v, n = data[0], np.zeros(data.shape[1:], dtype=np.int32)
                 se = src.read_std(win)[0] * scale if src.read_std is not None else np.full_like(v, np.nan)
             capped = np.zeros(v.shape, dtype=bool)
             if terrain is not None:
+                # _terrain_reader refused a delivery without them, so both are set here
+                assert delivery.heading_deg is not None and delivery.incidence_deg is not None
                 slope, aspect = terrain(win)
                 coef, capped = clip_coefficient(
                     downslope_coefficient(slope, aspect, delivery.heading_deg, delivery.incidence_deg), min_sensitivity)

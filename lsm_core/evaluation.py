@@ -132,7 +132,7 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
         inside = values_at(prone, r, c, block=block) == 1
     else:
         path = None if isinstance(prone, gpd.GeoDataFrame) else prone
-        polygons = prone if path is None else read_vector(path)
+        polygons: gpd.GeoDataFrame = prone if path is None else read_vector(path)
         _check_crs(later_events, polygons.crs, path)
         inside = np.zeros(n, dtype=bool)
         hits = STRtree(polygons.geometry.to_numpy()).query(points(x, y), predicate="intersects")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from affine import Affine
+from numpy.typing import ArrayLike
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
@@ -72,7 +73,7 @@ class AreaGrid:
         """Affine transform of a window of the grid."""
         return self.affine @ Affine.translation(window.col_off, window.row_off)
 
-    def rowcol(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def rowcol(self, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Row and column indices of points (CRS units); outside points get indices off the grid."""
         a, _, c, _, e, f = self.transform
         return (np.floor((np.asarray(y) - f) / e).astype(np.int64), np.floor((np.asarray(x) - c) / a).astype(np.int64))

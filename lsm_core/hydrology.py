@@ -25,6 +25,7 @@ bank-split slope units, which ``subcatchments`` provides.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numba import njit
@@ -44,8 +45,8 @@ _DC = np.array([1, 1, 0, -1, -1, -1, 0, 1], np.int64)
 
 def pixel_size(res_m: Res) -> tuple[float, float]:
     """(x, y) pixel size in metres from a scalar or a pair; both must be positive."""
-    xres, yres = (res_m, res_m) if np.isscalar(res_m) else res_m
-    xres, yres = abs(float(xres)), abs(float(yres))
+    pair = (res_m, res_m) if np.isscalar(res_m) else res_m
+    xres, yres = (abs(float(r)) for r in cast(tuple[float, float], pair))
     if not (xres > 0 and yres > 0):
         raise ConfigError(f"pixel size must be positive, got {res_m}")
     return xres, yres

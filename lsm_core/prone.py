@@ -211,7 +211,7 @@ def prone_areas(probability_path: str | Path, threshold: float, out_raster: str 
             on = pid > 0
             writer.write(np.where(valid, on, MASK_NODATA).astype(np.uint8), blk.write)
             sum_p += np.bincount(pid[on], weights=prob[on], minlength=n_kept + 1)
-            if vband is not None:
+            if vband is not None and velocity_path is not None:  # vband is set only with a velocity raster
                 v = np.abs(read_raster(velocity_path, blk.write, [vband])[0].astype(np.float64))
                 ok = on & np.isfinite(v)
                 sum_v += np.bincount(pid[ok], weights=v[ok], minlength=n_kept + 1)

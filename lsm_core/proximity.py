@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TypeAlias, TypeGuard
 
 import geopandas as gpd
 import numpy as np
@@ -39,7 +40,7 @@ PROXIMITY_BANDS = ("faults", "valleys", "roads", "buildings", "mining")
 SOURCE_LAYER = {"faults": "faults", "valleys": "rivers", "roads": "roads", "buildings": "buildings", "mining": "mining"}
 UNIT_OF = {"faults": None, "valleys": "watershed", "roads": "slope_unit", "buildings": "slope_unit", "mining": None}
 
-Features = np.ndarray | gpd.GeoDataFrame | gpd.GeoSeries | Iterable[shapely.Geometry]
+Features: TypeAlias = np.ndarray | gpd.GeoDataFrame | gpd.GeoSeries | Iterable[shapely.Geometry]
 
 
 def distance_decay(distance_m: np.ndarray | float, dmax_m: float) -> np.ndarray:
@@ -184,9 +185,9 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
             rows, cols = b.write.toslices()
             stack = []
             for band in PROXIMITY_BANDS:
-                dmax = float(dmax_by_class[band])
-                d = _block_distance(layers[band], trees[band], grid, b.write, res, dmax, units.get(UNIT_OF[band]),
-                                    workers)
+                dmax, unit = float(dmax_by_class[band]), UNIT_OF[band]
+                d = _block_distance(layers[band], trees[band], grid, b.write, res, dmax,
+                                    None if unit is None else units.get(unit), workers)
                 f = distance_decay(d, dmax)
                 f[~valid[rows, cols]] = np.nan
                 stack.append(f)
@@ -262,7 +263,7 @@ def _rasterize_window(geoms: np.ndarray, tree: shapely.STRtree | None, grid: Are
                      dtype="uint8").astype(bool)
 
 
-def _is_raster(features: Features) -> bool:
+def _is_raster(features: Features) -> TypeGuard[np.ndarray]:
     return isinstance(features, np.ndarray) and features.ndim == 2 and features.dtype != object
 
 

@@ -115,6 +115,16 @@ class BaggingPUClassifier(ClassifierMixin, BaseEstimator):
     array([1, 0])
     """
 
+    # fitted attributes (set by ``fit``; declared for type checkers)
+    estimators_: list[BaseEstimator]
+    oob_score_: np.ndarray
+    oob_counts_: np.ndarray
+    classes_: np.ndarray
+    n_positive_: int
+    n_unlabeled_: int
+    max_samples_: int
+    _dtype: type
+
     def __init__(
         self,
         estimator: BaseEstimator | None = None,

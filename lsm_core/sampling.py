@@ -215,7 +215,7 @@ def positive_samples(events: gpd.GeoDataFrame, stack: RasterFile, period_end, *,
     geoms, ids = _geoms(ev, grid), ev["event_id"].astype(str).to_numpy()
     tree = shapely.STRtree(geoms)
     burned = np.zeros(len(ev), bool)
-    rows, cols, owner, vals = [], [], [], []
+    parts: dict[str, list[np.ndarray]] = {"rows": [], "cols": [], "owner": [], "vals": []}
     for b in grid.windows(block):
         w = b.write
         hits = np.sort(tree.query(_window_bounds(grid, w)))[::-1]
@@ -225,12 +225,13 @@ def positive_samples(events: gpd.GeoDataFrame, stack: RasterFile, period_end, *,
         burned[np.unique(lab[lab > 0]) - 1] = True
         data = stack.read(w)
         r, c = np.nonzero((lab > 0) & np.isfinite(data).all(axis=0))
-        rows.append(r + w.row_off)
-        cols.append(c + w.col_off)
-        owner.append(lab[r, c] - 1)
-        vals.append(data[:, r, c].T)
-    rows, cols = np.concatenate(rows or [[]]).astype(np.int64), np.concatenate(cols or [[]]).astype(np.int64)
-    owner, vals = np.concatenate(owner or [[]]).astype(np.int64), np.concatenate(vals or [np.empty((0, len(names)))])
+        parts["rows"].append(r + w.row_off)
+        parts["cols"].append(c + w.col_off)
+        parts["owner"].append(lab[r, c] - 1)
+        parts["vals"].append(data[:, r, c].T)
+    none = np.zeros(0, np.int64)
+    rows, cols, owner = (np.concatenate(parts[k] or [none]).astype(np.int64) for k in ("rows", "cols", "owner"))
+    vals = np.concatenate(parts["vals"] or [np.empty((0, len(names)))])
     small = np.flatnonzero(~burned)
     if small.size:
         r, c = grid.rowcol(ev["init_x"].to_numpy(float)[small], ev["init_y"].to_numpy(float)[small])

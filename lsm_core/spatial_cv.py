@@ -103,9 +103,9 @@ class SpatialKFold(GroupsConsumerMixin, BaseCrossValidator):
     """
 
     def __init__(self, n_splits: int = 5, *, coords: Any = None, random_state: Any = None):
-        self.n_splits = _check_n_splits(n_splits)
-        self.coords = coords
-        self.random_state = random_state
+        self.n_splits: int = _check_n_splits(n_splits)
+        self.coords: Any = coords
+        self.random_state: Any = random_state
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         """Number of folds."""
@@ -122,6 +122,11 @@ class SpatialKFold(GroupsConsumerMixin, BaseCrossValidator):
 
 class RepeatedSpatialKFold(GroupsConsumerMixin, BaseCrossValidator):
     """``n_repeats`` independent SpatialKFold partitions, each with its own k-means seed."""
+
+    n_splits: int
+    n_repeats: int
+    coords: Any
+    random_state: Any
 
     def __init__(self, n_splits: int = 5, n_repeats: int = 10, *, coords: Any = None, random_state: Any = None):
         self.n_splits = _check_n_splits(n_splits)

@@ -190,7 +190,11 @@ def terrain_factors(dem_path: str | Path, grid: AreaGrid, out_path: str | Path, 
             dem = raster_window_on_grid(dem_path, grid, b.read, reproject=True)[0]
             bands = {k: v[b.inner] for k, v in local_factors(dem, res, relief_radius_m).items()}
             rows, cols = b.write.toslices()
-            acc_w = acc[rows, cols] if acc is not None else flow_accumulation_cells.read(b.write, [1])[0]
+            if acc is not None:
+                acc_w = acc[rows, cols]
+            else:
+                assert flow_accumulation_cells is not None  # acc is None only when it was given
+                acc_w = flow_accumulation_cells.read(b.write, [1])[0]
             bands["twi"] = twi(acc_w, bands["slope_deg"], res, min_tan_slope)
             out.write(np.stack([bands[k] for k in TERRAIN_BANDS]), b.write)
     return Path(out_path)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, DTypeLike
 from scipy.special import rel_entr
 
 from lsm_core.errors import ConfigError, GridMismatchError, LsmError, SamplingError
@@ -103,11 +103,12 @@ class FactorBins:
         if int(n_bins) != n_bins or n_bins < 1:
             raise ConfigError(f"n_bins must be a positive integer, got {n_bins}")
         given = dict(categorical) if isinstance(categorical, Mapping) else {int(i): None for i in categorical}
-        lo = hi = None
+        lo: np.ndarray | None = None
+        hi: np.ndarray | None = None
         seen: dict[int, set[float]] = {i: set() for i, c in given.items() if c is None}
         for factors, valid in blocks:
             factors = np.asarray(factors)
-            if lo is None:
+            if lo is None or hi is None:
                 lo, hi = np.full(factors.shape[0], np.inf), np.full(factors.shape[0], -np.inf)
             for i, f in enumerate(factors):
                 if given.get(i) is not None:
@@ -122,7 +123,7 @@ class FactorBins:
                     if i in seen and v.size:
                         seen[i].update(_codes_in(v).tolist())
                 lo[i], hi[i] = min(lo[i], a), max(hi[i], b)
-        if lo is None:
+        if lo is None or hi is None:
             raise LsmError("no factor blocks given")
         if any(not 0 <= i < lo.size for i in given):
             raise ConfigError(f"categorical factor indices {sorted(given)} outside 0..{lo.size - 1}")
@@ -147,7 +148,7 @@ class FactorBins:
                 other.n_bins, other.nodata, other.n_factors):
             return False
         return all(np.array_equal(a, b, equal_nan=True) for a, b in ((self.lo, other.lo), (self.hi, other.hi))) and all(
-            (a is None) == (b is None) and (a is None or np.array_equal(a, b))
+            (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
             for a, b in zip(self.codes, other.codes, strict=True))
 
     __hash__ = None  # type: ignore[assignment]
@@ -158,7 +159,8 @@ class FactorBins:
 
     def size(self, i: int) -> int:
         """Number of bins of factor ``i``."""
-        return self.n_bins if self.codes[i] is None else self.codes[i].size
+        codes = self.codes[i]
+        return self.n_bins if codes is None else codes.size
 
     def edges(self, i: int) -> np.ndarray:
         """Bin edges of continuous factor ``i`` (float64, the same as np.histogram's)."""
@@ -210,7 +212,7 @@ class _Scratch:
     def __init__(self) -> None:
         self._bufs: dict[str, np.ndarray] = {}
 
-    def buf(self, name: str, n: int, dtype: type) -> np.ndarray:
+    def buf(self, name: str, n: int, dtype: DTypeLike) -> np.ndarray:
         b = self._bufs.get(name)
         if b is None or b.size < n or b.dtype != dtype:
             b = self._bufs[name] = np.empty(max(n, 1), dtype)
@@ -305,11 +307,16 @@ class JSHistogramAccumulator:
 
         def values(a: np.ndarray, name: str) -> np.ndarray:
             a = a.reshape(-1)
-            return a if keep is None else a.take(keep, out=s.buf(name, n, a.dtype), mode="clip")
+            if keep is None:
+                return a
+            out = s.buf(name, n, a.dtype)
+            a.take(keep, out=out, mode="clip")
+            return out
 
         it = np.int32 if nt * stride < 2**31 else np.intp  # int32 passes move half the bytes
-        base = np.multiply(self._cuts.index(values(probability, "p"), s), stride, out=s.buf("base", n, it),
-                           casting="unsafe")
+        bucket = self._cuts.index(values(probability, "p"), s)
+        assert bucket is not None  # the threshold cuts have no value range (lo = -inf, hi = inf)
+        base = np.multiply(bucket, stride, out=s.buf("base", n, it), casting="unsafe")
         comb = s.buf("comb", n, it)
         for i, h in enumerate(self.hist):
             np.add(self.bins.index(i, values(factors[i], "v"), s), base, out=comb, casting="unsafe")

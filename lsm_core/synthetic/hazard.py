@@ -302,7 +302,7 @@ def ndvi_scene(grid: AreaGrid, base: np.ndarray, seasonal_amp: np.ndarray, date:
                events: list[Event], sites: list[Site]) -> np.ndarray:
     """Noise-free NDVI at ``date``: base cover with its seasonal swing, fresh landslide scars, creeping slopes."""
     doy = date.timetuple().tm_yday
-    nd = base + seasonal_amp * np.float32(np.cos(2 * np.pi * (doy - 215) / 365.25))  # greenest in early August
+    nd: np.ndarray = base + seasonal_amp * np.float32(np.cos(2 * np.pi * (doy - 215) / 365.25))  # greenest in early August
     ages = np.array([(date - e.date).days / 365.25 for e in events] + [-1.0], np.float32)
     age = ages[labels - 1]  # label 0 reads the trailing -1: no scar
     scar = np.where(age >= 0, np.exp(-np.maximum(age, 0) / 3.0), 0.0)  # bare scars regrow over ~3 years

@@ -184,7 +184,7 @@ class Landscape:
     roads: list[tuple[np.ndarray, str]]               # (polyline, class)
     buildings: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     mining: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    water: np.ndarray | None = None                   # bool: open water / river bed pixels
+    water: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # bool: open water / river beds
 
 
 def _network(rng: Rng, grid: AreaGrid, trunk: np.ndarray, trunk_bed: np.ndarray, surface: np.ndarray, *,

@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -383,7 +384,7 @@ def _write_insar(spec: AreaSpec, grid: AreaGrid, w: World, root: Path, rng_for: 
         start, end = period_bounds(p)
         folder = root / f"s1_asc_t{spec.track:03d}_{p}"
         folder.mkdir(parents=True, exist_ok=True)
-        doc = {"area": spec.name, "period_start": f"{start:%Y-%m}", "period_end": f"{end:%Y-%m}"}
+        doc: dict[str, Any] = {"area": spec.name, "period_start": f"{start:%Y-%m}", "period_end": f"{end:%Y-%m}"}
         rng = rng_for(f"insar-{p}")
         if spec.insar_kind == "timeseries":
             dates = S.acquisition_dates(start, end, spec.first_acquisition_offset_days)
