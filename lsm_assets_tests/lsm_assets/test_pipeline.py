@@ -171,7 +171,8 @@ def test_partitions_run_side_by_side_in_processes_and_every_catalog_row_is_there
     pair_runs = [instance.get_run_record_by_id(r.run_id) for r in results if "|" in r.partition_key]
     spans = sorted((r.start_time, r.end_time) for r in pair_runs)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False)), "no two runs overlapped"
-    pids = {e.pid for r in pair_runs for e in instance.all_logs(r.dagster_run.run_id) if e.pid}
+    pids = {e.dagster_event.pid for r in pair_runs for e in instance.all_logs(r.dagster_run.run_id)
+            if e.dagster_event and e.dagster_event.pid}
     assert len(pids) >= 2, pids
     with catalog.connect(data / "warehouse" / "lsm.duckdb", read_only=True) as con:
         for table in ("trained_models", "model_comparison", "shap_importance", "js_threshold",
