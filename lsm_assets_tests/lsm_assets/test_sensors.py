@@ -186,3 +186,27 @@ def test_sensor_run_config_keeps_only_the_selected_ops(tmp_path, monkeypatch):
     assert sensors.run_config_for(["trained_models", "factor_stack"]) == {
         "ops": {"trained_models": {"config": {"models": ["lightgbm"]}}}}
     assert sensors.run_config_for(["landslide_inventory"]) == {}
+
+
+@pytest.mark.integration
+def test_a_tick_that_died_after_moving_the_drops_is_caught_up(world):
+    """The runs come from the archive, not from what a tick moved: nothing is missed after a crash."""
+    from lsm_assets.registry import area_grids
+    from lsm_core.event_intake import intake_inventories
+    from lsm_core.intake import intake_deliveries
+
+    data, instance = world
+    grids, _ = area_grids(data)
+    for area in ("karst", "loess"):
+        for asset in AREA_ASSETS:
+            _materialized(instance, asset, area)
+    inc = data / "incoming" / "inventory" / "karst"
+    inc.mkdir(parents=True)
+    _correction_file(data, inc / "update.geojson")
+    # a tick moved everything to the archive and was killed before returning its run requests
+    assert len(intake_deliveries(data, grids, settle_s=0).accepted) == 4
+    assert len(intake_inventories(data, grids, data / "warehouse" / "lsm.duckdb", settle_s=0).accepted) == 1
+    insar = _tick(sensors.insar_delivery_sensor, instance, data)
+    assert len(insar.run_requests) == 4 and all(r.run_key.startswith("insar:") for r in insar.run_requests)
+    inventory = _tick(sensors.inventory_update_sensor, instance, data)
+    assert [r.partition_key for r in inventory.run_requests] == ["karst"]
