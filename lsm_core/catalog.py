@@ -28,6 +28,10 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+__all__ = ["Correction", "EventChanges", "append_events", "append_rows", "connect", "event_revisions",
+           "inventory_state", "read_events", "replace_partition_rows", "spatial_extension_path", "transaction",
+           "upsert_events"]
+
 EVENTS_DDL = """
 CREATE TABLE IF NOT EXISTS landslide_events (
     area        VARCHAR NOT NULL,

@@ -34,6 +34,8 @@ from lsm_core.grid import AreaGrid
 from lsm_core.io import check_overlap
 from lsm_core.mintpy import open_mintpy
 
+__all__ = ["Delivery", "check_delivery_data", "load_delivery"]
+
 TIMESERIES_UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 VELOCITY_UNITS_TO_MM_YR = {"mm/yr": 1.0, "cm/yr": 10.0, "m/yr": 1000.0, "mm/day": 365.25, "m/day": 365250.0}
 DATA_FILES = {"timeseries": ("timeseries.tif", "timeseries.h5"), "velocity": ("velocity.tif", "velocity.h5")}

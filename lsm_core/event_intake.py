@@ -27,6 +27,9 @@ from lsm_core.errors import InventoryError, LsmError
 from lsm_core.grid import AreaGrid
 from lsm_core.inventory import INVENTORY_SUFFIXES, read_inventory
 
+__all__ = ["InventoryIntakeResult", "InventoryRecord", "intake_inventories", "intake_inventory_file",
+           "inventory_records", "read_record"]
+
 RECORD_SUFFIX = ".intake.json"
 
 

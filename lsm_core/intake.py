@@ -28,6 +28,10 @@ from lsm_core.delivery import Delivery, check_delivery_data, load_delivery
 from lsm_core.errors import DeliveryError, LsmError
 from lsm_core.grid import AreaGrid
 
+__all__ = ["ArchivedDelivery", "IntakeResult", "READY_MARKER", "archived_deliveries", "current_versions",
+           "delivery_for", "delivery_version_for", "delivery_versions", "intake_deliveries", "intake_delivery",
+           "unsettled_reason"]
+
 READY_MARKER = "_READY"
 RECORD = "intake.json"
 DEFAULT_SETTLE_S = 30.0

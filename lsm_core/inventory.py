@@ -15,6 +15,8 @@ from lsm_core.errors import InventoryError
 from lsm_core.grid import AreaGrid
 from lsm_core.io import check_overlap, read_vector
 
+__all__ = ["events_after", "events_before", "read_inventory"]
+
 EVENT_COLUMNS = ["event_id", "event_date", "init_x", "init_y", "geometry"]
 ID_FIELDS = ("event_id", "id", "landslide_id")
 DATE_FIELDS = ("event_date", "date")

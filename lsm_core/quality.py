@@ -15,6 +15,9 @@ from rasterio.crs import CRS
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterFile
 
+__all__ = ["Verdict", "auc_floor", "grid_alignment", "nodata_shares", "nodata_verdict", "rising_lor",
+           "sample_balance", "ta_floor", "vif_verdict"]
+
 # Defaults of the checks (configurable where they are called).
 MAX_NODATA_SHARE = 0.2  # share of the area's valid pixels a factor may lack
 MAX_VIF = 10.0  # the usual multicollinearity limit
