@@ -76,5 +76,6 @@ def test_presets_and_side_by_side_config_are_valid_run_config():
         assert dg.validate_run_config(job, config), name
     thorough = PRESETS["thorough"]["ops"]
     assert thorough["negative_samples"]["config"]["bags"] == 100
-    assert thorough["trained_models"]["config"] == {"forest_trees": 300, "gbdt_binned": False}
+    assert thorough["trained_models"]["config"] == {"forest_trees": 300, "forest_tuning_trees": 300,
+                                                    "gbdt_binned": False}
     assert thorough["shap_importance"]["config"]["agnostic_method"] == "kernel"
