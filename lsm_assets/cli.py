@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from lsm_assets.cli_own_data import COMMANDS as OWN_DATA_COMMANDS
 from lsm_assets.resources import default_data_root
 
 
@@ -190,6 +191,9 @@ def demo(data_root: Path, seed: int, workers: int | None, preset: str) -> None:
         click.echo(f"generated the demo study areas in {time.perf_counter() - t0:.1f} s")
     _materialize(data_root, (), workers, preset)
 
+
+for _command in OWN_DATA_COMMANDS:  # bring-your-own-data commands (issue 11)
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

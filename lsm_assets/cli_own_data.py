@@ -1,0 +1,102 @@
+"""``lsm evaluate-table``: bring your own data as a table of sample points (lsm_core.table_mode)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from lsm_core.errors import LsmError
+
+MODEL_CHOICES = ("logistic_regression", "svm", "mlp", "random_forest", "gbdt", "lightgbm")
+
+
+def _names(value: str | None) -> list[str] | None:
+    return None if not value else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _fmt(v: float | None) -> str:
+    return "  n/a" if v is None or v != v else f"{v:5.3f}"
+
+
+def _print_human(result) -> None:
+    click.echo(f"{result.n_positive} landslides, {result.n_negative} absences, {len(result.factors)} factors: "
+               f"{', '.join(result.factors)}")
+    s = result.settings
+    click.echo(f"AUC, mean (sd) over {s['n_repeats']} x {s['n_splits']} outer folds; hyperparameters tuned in "
+               f"{s['inner_splits']} inner folds of each training fold")
+    click.echo(f"{'model':20s} {'random CV':>14s} {'spatial CV':>14s} {'InSAR-PU sp.':>14s} {'external':>9s} "
+               f"{'temporal':>9s}")
+    for name, m in result.models.items():
+        pu = "n/a" if m.insar_pu_spatial_cv_auc is None else \
+            f"{_fmt(m.insar_pu_spatial_cv_auc)} ({_fmt(m.insar_pu_spatial_cv_auc_sd).strip()})"
+        click.echo(f"{name:20s} {_fmt(m.random_cv_auc)} ({_fmt(m.random_cv_auc_sd).strip()}) "
+                   f"{_fmt(m.spatial_cv_auc)} ({_fmt(m.spatial_cv_auc_sd).strip()}) {pu:>14s} "
+                   f"{_fmt(m.external_auc):>9s} {_fmt(m.temporal.auc if m.temporal else None):>9s}")
+    if result.temporal_status != "ok":
+        click.echo(f"temporal (TA / POR / LOR): {result.temporal_status}")
+    else:
+        click.echo(f"temporal, split {s['split']}: share of rows above each threshold "
+                   "(TA: training landslides; POR: later landslides; prone: later absences)")
+        for name, m in result.models.items():
+            for k, f in m.temporal.at.items():
+                click.echo(f"  {name:20s} {k:20s} t={f.threshold:5.3f} TA={f.ta:5.3f} POR={f.por:5.3f} "
+                           f"LOR={f.lor:5.3f} prone={f.prone_share:5.3f}")
+    if result.insar_pu_status != "ok":
+        click.echo(f"InSAR-PU strategy: {result.insar_pu_status}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+
+
+@click.command("evaluate-table")
+@click.argument("table", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--label", required=True, help="Column of the labels (1/True = landslide, 0/False = absence).")
+@click.option("--coords", required=True, help="The two coordinate columns as X,Y (map units, e.g. m).")
+@click.option("--factors", default=None, help="Comma-separated factor columns (default: every other numeric column).")
+@click.option("--categorical", default=None, help="Comma-separated factors holding integer class codes.")
+@click.option("--external", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Another table (same columns): models trained on TABLE predict it and report its AUC.")
+@click.option("--deformation", default=None, help="Velocity column (mm/yr): enables the InSAR-PU strategy.")
+@click.option("--deformation-nodata", type=float, default=None, help="Velocity value meaning 'no InSAR coverage'.")
+@click.option("--deformation-threshold", type=float, default=5.0, show_default=True,
+              help="|v| (mm/yr) below which an absence joins the InSAR-PU pool.")
+@click.option("--date", "date_col", default=None, help="Event date column (a temporal evaluation with --split).")
+@click.option("--split", default=None, help="YYYY-MM-DD: train on rows dated before, score the later rows.")
+@click.option("--models", default=",".join(MODEL_CHOICES), show_default=True, help="Comma-separated models.")
+@click.option("--repeats", type=int, default=5, show_default=True, help="Repeats of the outer 5-fold CV.")
+@click.option("--inner", type=int, default=3, show_default=True, help="Inner folds for tuning (nested CV).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate_table_cmd(table: Path, label: str, coords: str, factors: str | None, categorical: str | None,
+                       external: Path | None, deformation: str | None, deformation_nodata: float | None,
+                       deformation_threshold: float, date_col: str | None, split: str | None, models: str,
+                       repeats: int, inner: int, seed: int, as_json: bool) -> None:
+    """Evaluate the six models on TABLE, a CSV of sample points (random and spatial CV, nested tuning)."""
+    from lsm_core.sample_table import load_sample_table, parse_split_date
+    from lsm_core.table_mode import evaluate_table
+
+    try:
+        if (split is None) != (date_col is None):
+            raise LsmError("--date and --split go together")
+        spec = {"label": label, "coords": coords, "factors": _names(factors),
+                "categorical": _names(categorical) or ()}
+        main = load_sample_table(table, **spec, date=date_col, deformation=deformation,
+                                 deformation_nodata=deformation_nodata)
+        other = None
+        if external is not None:
+            other = load_sample_table(external, **{**spec, "factors": list(main.factors)})
+        result = evaluate_table(main, models=_names(models) or MODEL_CHOICES, n_repeats=repeats, inner_splits=inner,
+                                external=other, split=parse_split_date(split) if split else None,
+                                deformation_threshold_mm_yr=deformation_threshold, random_state=seed)
+    except LsmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_human(result)
+
+
+COMMANDS = (evaluate_table_cmd,)
