@@ -139,3 +139,35 @@ def test_insar_pu_negatives_come_from_the_low_deformation_absences(csv):
     assert set(np.flatnonzero(table.y == 1)) <= set(rows)
     assert len(negatives) > 0 and np.all(np.abs(v[negatives]) < 2.0)
     assert len(negatives) <= table.n_positive
+
+
+# -- bad input: one clear line naming the file and the column, exit code 2, nothing computed -----------------
+
+@pytest.mark.parametrize(("edit", "args", "message"), [
+    (lambda d: d.drop(columns=["slope"]), [], "missing columns ['slope']"),
+    (lambda d: d.assign(slide=d["slide"].where(d.index > 3, 2)), [], "label column 'slide' is not binary"),
+    (lambda d: d.assign(slide=1), [], "label column 'slide' holds a single class"),
+    (lambda d: d.assign(date=d["date"].where(d.index != 7, "31/02/2019")), ["--date", "date", "--split", "2018-01-01"],
+     "date column 'date' has values that do not parse as dates: ['31/02/2019']"),
+    (lambda d: d.assign(slope=d["slope"].astype(str).where(d.index != 0, "steep")), [], "column 'slope' must be numeric"),
+    (lambda d: d.assign(soil=d["soil"] + 0.5), [], "categorical column 'soil' must hold integer class codes"),
+])
+def test_bad_tables_fail_with_the_file_and_column(tmp_path, edit, args, message):
+    path = tmp_path / "bad.csv"
+    edit(_table()).to_csv(path, index=False)
+    out = CliRunner().invoke(main, ["evaluate-table", str(path), "--label", "slide", "--coords", "X,Y", "--factors",
+                                    "slope,soil,noise", "--categorical", "soil", "--models", "logistic_regression",
+                                    "--json", *args])
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and out.output.startswith(f"error: {path}: ")
+    assert message in out.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]  # nothing written
+
+
+def test_bad_split_date_and_unknown_model_are_config_errors(csv):
+    runner = CliRunner()
+    base = ["evaluate-table", csv, "--label", "slide", "--coords", "X,Y", "--factors", "slope"]
+    out = runner.invoke(main, [*base, "--date", "date", "--split", "2018-13-01"])
+    assert out.exit_code == 2 and "split date must be YYYY-MM-DD, got '2018-13-01'" in out.output
+    out = runner.invoke(main, [*base, "--models", "xgboost"])
+    assert out.exit_code == 2 and "unknown models ['xgboost']" in out.output
