@@ -1,8 +1,21 @@
-"""Partitions (DESIGN 3): dynamic study areas x dynamic monitoring periods."""
+"""Partitions (DESIGN 3): dynamic study areas x dynamic monitoring periods.
+
+Periods are each area's own (an InSAR delivery's months), so the area x period grid holds
+combinations that can never exist (karst has no delivery for loess's periods). They are not
+errors: the period assets' roots (``environment_factors``, ``deformation_rate``) skip them with
+``skip_missing_combination``, which logs the reason and records it as an observation of the
+partition, and Dagster then skips everything downstream. "Materialize all" and backfills finish
+green, and the combination's page says why it stays empty. Sensors and schedules never ask for one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import dagster as dg
+
+from lsm_core.intake import current_versions
 
 STUDY_AREA = "study_area"
 PERIOD = "period"
@@ -33,3 +46,19 @@ def _split(key: str) -> tuple[str, str | None]:
 def area_period_key(area: str, period: str) -> dg.MultiPartitionKey:
     """The multi-partition key of an area and a period."""
     return dg.MultiPartitionKey({STUDY_AREA: area, PERIOD: period})
+
+
+def missing_combination_reason(data_root: str | Path, area: str, period: str) -> str | None:
+    """Why (area, period) can never be computed (no accepted InSAR delivery of the area for it), else None."""
+    periods = sorted({v.delivery.period for v in current_versions(data_root, area)})
+    if period in periods:
+        return None
+    return (f"not applicable: study area {area!r} has no accepted InSAR delivery for period {period!r} "
+            f"(its periods: {', '.join(periods) or 'none'}); skipped, with everything downstream")
+
+
+def skip_missing_combination(context: dg.AssetExecutionContext, reason: str) -> Iterator[dg.AssetObservation]:
+    """Log why this partition is skipped and record it on the partition (an observation, not a materialization)."""
+    context.log.warning(reason)
+    yield dg.AssetObservation(asset_key=context.asset_key, partition=context.partition_key,
+                              metadata={"status": "not applicable", "reason": reason})

@@ -3,7 +3,14 @@
 import dagster as dg
 from pydantic import Field
 
-from lsm_assets.partitions import area_of, area_period_partitions, period_of, study_area_partitions
+from lsm_assets.partitions import (
+    area_of,
+    area_period_partitions,
+    missing_combination_reason,
+    period_of,
+    skip_missing_combination,
+    study_area_partitions,
+)
 from lsm_assets.resources import LsmPaths
 from lsm_core import deformation, environment, proximity, terrain
 from lsm_core import drainage as routing
@@ -79,22 +86,29 @@ def proximity_factors(context: dg.AssetExecutionContext, paths: LsmPaths, study_
 
 
 @dg.asset(partitions_def=area_period_partitions, description="Lithology code (categorical), rainfall (mm/yr) and "
-          "the NDVI mean over the scenes inside the period.", **COG)
-def environment_factors(context: dg.AssetExecutionContext, paths: LsmPaths, study_area_grid: AreaGrid) -> RasterFile:
+          "the NDVI mean over the scenes inside the period. Skipped (with the reason) for a period the area has "
+          "no delivery for.", output_required=False, **COG)
+def environment_factors(context: dg.AssetExecutionContext, paths: LsmPaths, study_area_grid: AreaGrid):
     area, period = area_of(context.partition_key), period_of(context.partition_key)
+    if reason := missing_combination_reason(paths.root, area, period):
+        yield from skip_missing_combination(context, reason)
+        return
     cfg = paths.area(area)
     out = paths.output_path("environment_factors", area, period, "tif")
     info = environment.environment_factors(cfg, *period_bounds(period), out)
-    context.add_output_metadata({"ndvi_scenes": ", ".join(info["ndvi_scenes"]),
-                                 "lithology_units": str(info["lithology_units"])})
-    return RasterFile(out)
+    yield dg.Output(RasterFile(out), metadata={"ndvi_scenes": ", ".join(info["ndvi_scenes"]),
+                                               "lithology_units": str(info["lithology_units"])})
 
 
 @dg.asset(partitions_def=area_period_partitions, description="Annual mean LOS (or downslope) velocity in mm/yr "
-          "with standard error, epoch count and quality band, from the period's InSAR delivery.", **COG)
+          "with standard error, epoch count and quality band, from the period's InSAR delivery. Skipped (with the "
+          "reason) for a period the area has no delivery for.", output_required=False, **COG)
 def deformation_rate(context: dg.AssetExecutionContext, config: DeformationConfig, paths: LsmPaths,
-                     study_area_grid: AreaGrid, terrain_factors: RasterFile) -> RasterFile:
+                     study_area_grid: AreaGrid, terrain_factors: RasterFile):
     area, period = area_of(context.partition_key), period_of(context.partition_key)
+    if reason := missing_combination_reason(paths.root, area, period):
+        yield from skip_missing_combination(context, reason)
+        return
     version = delivery_version_for(paths.root, area, period)
     delivery = version.delivery
     out = paths.output_path("deformation_rate", area, period, "tif")
@@ -102,10 +116,9 @@ def deformation_rate(context: dg.AssetExecutionContext, config: DeformationConfi
         delivery, study_area_grid, out, min_coherence=config.min_coherence, min_epochs=config.min_epochs,
         project_downslope=config.project_downslope, min_sensitivity=config.min_sensitivity,
         slope_deg_path=terrain_factors.path if config.project_downslope else None)
-    context.add_output_metadata({"delivery": str(delivery.folder), "delivery_version": version.version,
-                                 "replaces": str(version.replaces), "kind": delivery.kind,
-                                 **{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}})
-    return RasterFile(out)
+    yield dg.Output(RasterFile(out), metadata={
+        "delivery": str(delivery.folder), "delivery_version": version.version, "replaces": str(version.replaces),
+        "kind": delivery.kind, **{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}})
 
 
 @dg.asset(partitions_def=area_period_partitions, description="All factors aligned on the area grid with one "
