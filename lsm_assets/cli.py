@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from lsm_assets.cli_own_data import COMMANDS as OWN_DATA_COMMANDS
+from lsm_assets.cli_report import COMMANDS as REPORT_COMMANDS
 from lsm_assets.resources import default_data_root
 
 
@@ -192,7 +193,7 @@ def demo(data_root: Path, seed: int, workers: int | None, preset: str) -> None:
     _materialize(data_root, (), workers, preset)
 
 
-for _command in OWN_DATA_COMMANDS:  # bring-your-own-data commands (issue 11)
+for _command in (*OWN_DATA_COMMANDS, *REPORT_COMMANDS):  # own data (issue 11); report and status
     main.add_command(_command)
 
 if __name__ == "__main__":

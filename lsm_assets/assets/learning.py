@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from lsm_assets.metadata import image, images
 from lsm_assets.partitions import area_of, area_period_partitions, period_of
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
 from lsm_core import catalog, experiment, sampling
@@ -199,7 +200,10 @@ def model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "model_comparison", table, area, period)
     cols = ["strategy", "model", "test_auc", "test_oa", "test_kappa", "spatial_cv_auc", "prediction_rate_auc"]
-    context.add_output_metadata({"later_events": len(later), "roc_plot": dg.MetadataValue.path(str(plot)),
+    context.add_output_metadata({"later_events": len(later), "roc_curves": image(plot, "ROC curves (test split)"),
+                                 "best_spatial_cv_auc": float(table["spatial_cv_auc"].max()),
+                                 "best_prediction_rate_auc": float(np.nanmax(table["prediction_rate_auc"]))
+                                 if table["prediction_rate_auc"].notna().any() else float("nan"),
                                  "table": dg.MetadataValue.md(table[cols].round(3).to_markdown(index=False))})
     return table
 
@@ -212,12 +216,14 @@ def shap_importance(context: dg.AssetExecutionContext, config: ShapConfig, paths
                     negative_samples: gpd.GeoDataFrame) -> pd.DataFrame:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     best = experiment.select_model(trained_models)
-    rows, stability = [], {}
+    rows, stability, plots = [], {}, {}
     for strategy, group in trained_models.groupby("strategy", sort=True):
         table = _tables(positive_samples, negative_samples, strategy, int(group["n_train_rows"].iloc[0]) // 2,
                         config.seed)
         plot = paths.output_path("shap_importance", area, period, "png").with_name(
             f"{period}__{strategy}__{best['model']}.png")
+        if best["model"] in config.models:  # the plot is drawn only for an explained model
+            plots[f"negatives: {strategy}, model: {best['model']}"] = plot
         rows += experiment.importance_rows(group[group["model"].isin(config.models)], table,
                                            n_explain=config.n_explain, seed=config.seed, plot_model=best["model"],
                                            plot_path=plot, agnostic_method=config.agnostic_method,
@@ -230,5 +236,6 @@ def shap_importance(context: dg.AssetExecutionContext, config: ShapConfig, paths
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "shap_importance", out, area, period)
     context.add_output_metadata({f"stability_{s}": round(v["spearman"], 3) for s, v in stability.items()} |
-                                {"explained_models": int(out.groupby(["strategy", "model"]).ngroups)})
+                                {"explained_models": int(out.groupby(["strategy", "model"]).ngroups),
+                                 "shap_summary": images(plots, "SHAP summary")})
     return out

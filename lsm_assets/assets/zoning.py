@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from lsm_assets.metadata import image
 from lsm_assets.partitions import area_of, area_period_partitions, period_of
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
 from lsm_core import catalog, contingency, evaluation, predict, prone, threshold
@@ -15,6 +16,7 @@ from lsm_core.area import period_bounds
 from lsm_core.experiment import select_model
 from lsm_core.io import RasterFile, write_table, write_text
 from lsm_core.models import load_model
+from lsm_core.plots import plot_evaluation_history, plot_map_preview
 
 COG = {"partitions_def": area_period_partitions, "io_manager_key": "cog_io_manager", "group_name": "zoning",
        "kinds": {"cog"}}
@@ -99,7 +101,7 @@ def js_threshold(context: dg.AssetExecutionContext, config: ThresholdConfig, pat
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "js_threshold", summary, area, period)
     context.add_output_metadata({"t_star_pct": curve.t_star_pct, "d_min": float(np.nanmin(curve.d)),
-                                 "weighting": config.weighting, "plot": dg.MetadataValue.path(str(plot))})
+                                 "weighting": config.weighting, "js_curve": image(plot, "D(t) and t*")})
     return table
 
 
@@ -119,7 +121,10 @@ def prone_areas(context: dg.AssetExecutionContext, config: ProneConfig, paths: L
                              expected_grid=susceptibility_map.grid)
     context.add_output_metadata({"threshold": info["threshold"], "polygons": info["n_polygons"],
                                  "prone_share": info["prone_share"], "prone_area_km2": info["prone_area_m2"] / 1e6,
-                                 "gpkg": dg.MetadataValue.path(info["gpkg"])})
+                                 "gpkg": dg.MetadataValue.path(info["gpkg"]),
+                                 "map_preview": image(plot_map_preview(susceptibility_map.path, out,
+                                                                       out.with_name(f"{period}__preview.png")),
+                                                      "susceptibility map and prone areas")})
     return RasterFile(out)
 
 
@@ -155,8 +160,10 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     table = pd.DataFrame(rows).assign(area=area, period=period, evaluated_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     with lsm_catalog.connect() as con:
         catalog.append_rows(con, "prone_area_evaluation", table)
-        history = con.execute("SELECT count(DISTINCT evaluated_at) FROM prone_area_evaluation WHERE area = ? "
-                              "AND period = ?", [area, period]).fetchone()[0]
+        past = con.execute("SELECT evaluated_at, threshold_name, TA, POR, LOR FROM prone_area_evaluation "
+                           "WHERE area = ? AND period = ?", [area, period]).df()
+    history = past["evaluated_at"].nunique()
+    history_plot = plot_evaluation_history(past, paths.output_path("prone_area_evaluation", area, period, "png"))
     adaptive = table.iloc[0]
     inventory = {"evaluations_in_history": int(history), "inventory_events": state["n_events"],
                  "inventory_revisions": state["n_revisions"], "inventory_latest_event": str(state["latest_event_date"]),
@@ -165,6 +172,7 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
                                  "LOR": float(adaptive["LOR"]), "later_events": int(adaptive["L"]),
                                  "prediction_rate_auc": float(rate["auc"]), "status": str(adaptive["status"]),
                                  "prediction_rate_curve": dg.MetadataValue.path(str(curve_path)),
+                                 "history": image(history_plot, "TA, POR and LOR over evaluations"),
                                  "table": dg.MetadataValue.md(table[["threshold_name", "threshold", "TA", "POR", "LOR",
                                                                      "prone_share"]].to_markdown(index=False))})
     return table
@@ -180,10 +188,12 @@ def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, pa
                                                                 prone_path=prone_areas.path)
     plot = contingency.plot_contingency(result, paths.output_path("deformation_susceptibility_contingency", area,
                                                                   period, "png"))
-    table = contingency.contingency_long(result)
+    table = contingency.contingency_long(result).assign(consistency_score=result["consistency_score"],
+                                                        prone_consistency=result["prone_consistency"])
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "deformation_susceptibility_contingency", table, area, period)
     context.add_output_metadata({"consistency_score": result["consistency_score"],
                                  "prone_consistency": result["prone_consistency"],
-                                 "deforming_pixels": result["n_deforming"], "plot": dg.MetadataValue.path(str(plot))})
+                                 "deforming_pixels": result["n_deforming"],
+                                 "contingency_matrix": image(plot, "deformation x susceptibility")})
     return table

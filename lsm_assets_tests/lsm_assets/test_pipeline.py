@@ -194,3 +194,63 @@ def test_partitions_run_side_by_side_in_processes_and_every_catalog_row_is_there
         n = dict(con.execute("SELECT area, count(*) FROM landslide_events GROUP BY area").fetchall())
         n_rev = dict(con.execute("SELECT area, count(*) FROM landslide_event_revisions GROUP BY area").fetchall())
     assert n == n_rev and set(n) == set(reg.areas)
+
+
+@pytest.mark.integration
+def test_plots_are_inline_in_the_materialization_metadata(materialized):
+    import base64
+    import re
+
+    data, instance, reg, _ = materialized
+    area, period = reg.pairs[0]
+    key = str(area_period_key(area, period))
+    for asset, entry in [("model_comparison", "roc_curves"), ("shap_importance", "shap_summary"),
+                         ("js_threshold", "js_curve"), ("prone_areas", "map_preview"),
+                         ("prone_area_evaluation", "history"),
+                         ("deformation_susceptibility_contingency", "contingency_matrix")]:
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=1).records
+        meta = records[0].asset_materialization.metadata if records else event.asset_materialization.metadata
+        md = meta[entry].value
+        images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", md)
+        assert images, (asset, entry)
+        assert all(base64.b64decode(b).startswith(b"\x89PNG\r\n\x1a\n") for b in images), (asset, entry)
+
+
+@pytest.mark.integration
+def test_lsm_report_and_status_read_the_catalog(materialized):
+    import json
+
+    from click.testing import CliRunner
+
+    from lsm_assets.cli import main
+    from lsm_core.report import REPORT_KEYS
+
+    data, instance, reg, _ = materialized
+    runner = CliRunner()
+    for area, period in reg.pairs:
+        out = runner.invoke(main, ["--data-root", str(data), "report", area, period, "--json"])
+        assert out.exit_code == 0, out.output
+        rep = json.loads(out.output)
+        assert tuple(rep) == REPORT_KEYS and rep["area"] == area and rep["period"] == period
+        assert {m["strategy"] for m in rep["models"]} == {"random", "buffer", "insar_pu"}
+        assert 0 < rep["t_star_pct"] < 100 and "/" in rep["map_model"]
+        assert {e["threshold_name"] for e in rep["evaluation"]} >= {"adaptive_js", "fixed_50"}
+        assert len(rep["history"]) >= 1 and rep["contingency"]["consistency_score"] is not None
+    missing = runner.invoke(main, ["--data-root", str(data), "report", "karst", "209901-209912"])
+    assert missing.exit_code == 2 and "nothing in the catalog" in missing.output
+
+    # a quarantined drop and a new inventory ingest show up in the status, with their reasons
+    (data / "quarantine" / "insar" / "karst").mkdir(parents=True, exist_ok=True)
+    (data / "quarantine" / "insar" / "karst" / "bad_drop").mkdir(exist_ok=True)
+    (data / "quarantine" / "insar" / "karst" / "bad_drop.reason.txt").write_text("timeseries.tif: 0 bytes\n")
+    out = runner.invoke(main, ["--data-root", str(data), "status", "--json"])
+    assert out.exit_code == 0, out.output
+    st = json.loads(out.output)
+    assert st["areas"] == ["karst", "loess"]
+    assert {(a, p) for a, ps in st["periods"].items() for p in ps} == set(reg.pairs)
+    assert {"path": "quarantine/insar/karst/bad_drop", "reason": "timeseries.tif: 0 bytes"} in st["quarantined"]
+    assert all(s["reason"] for s in st["stale"])
+    human = runner.invoke(main, ["--data-root", str(data), "status"])
+    assert human.exit_code == 0 and "bad_drop: timeseries.tif: 0 bytes" in human.output
