@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# gdaldem is the reference the terrain tests compare against (Debian's gdal-bin).
+# gdaldem is the reference the terrain tests compare against (Debian's gdal-bin);
+# chromium + chromium-driver: the UI test opens the asset pages in a real headless browser.
+DEBIAN_PACKAGES := gdal-bin chromium chromium-driver
 system-deps:
-	@command -v gdaldem >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin >/dev/null; fi; }
+	@{ command -v gdaldem && command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; }
 
 demo: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)

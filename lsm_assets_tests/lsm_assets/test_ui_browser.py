@@ -1,0 +1,141 @@
+"""The asset pages a user opens first, rendered by `dagster dev` in Debian's headless Chromium.
+
+A small karst area is materialized for one period into a temporary DAGSTER_HOME; `dagster dev`
+serves it on 127.0.0.1; Chromium (through chromedriver, both installed by `make system-deps`) opens
+each asset page, opens the plot's Markdown metadata and checks that a PNG is embedded and decoded.
+Screenshots are kept in ``.test-artifacts/ui/`` (or ``$LSM_TEST_ARTIFACTS``).
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lsm_assets.definitions import defs
+from lsm_assets.materialize import run_partition
+from lsm_assets.partitions import area_period_key
+from lsm_assets.registry import register
+from lsm_core.synthetic import generate_demo
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("LSM_TEST_ARTIFACTS", ROOT / ".test-artifacts")) / "ui"
+FAST = {"ops": {
+    "trained_models": {"config": {"models": ["logistic_regression", "lightgbm"], "max_samples_per_class": 400}},
+    "shap_importance": {"config": {"models": ["logistic_regression", "lightgbm"], "n_explain": 50,
+                                   "n_bootstrap": 2}},
+    "susceptibility_map": {"config": {"scheduler_address": "serial"}}}}
+# (asset, metadata entry holding its plot)
+PAGES = [("model_comparison", "roc_curves"), ("shap_importance", "shap_summary"), ("js_threshold", "js_curve"),
+         ("prone_areas", "map_preview"), ("prone_area_evaluation", "history"),
+         ("deformation_susceptibility_contingency", "contingency_matrix")]
+ERRORS = ("Something went wrong", "Unexpected GraphQL error", "An unexpected error occurred")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`dagster dev` over a materialized karst period; yields its port; stopped by PID (and group)."""
+    tmp = tmp_path_factory.mktemp("ui")
+    home, data = tmp / "home", tmp / "data"
+    home.mkdir()
+    generate_demo(data, seed=3, scale=0.08)
+    shutil.rmtree(data / "study_areas" / "loess")  # one area is enough to look at
+    shutil.rmtree(data / "incoming" / "insar" / "loess")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        reg = register(instance, data)
+        area, period = reg.pairs[0]
+        for key in (area, str(area_period_key(area, period))):
+            outcome = run_partition(defs, instance, data, key, FAST if "|" in key else None)
+            assert outcome.success, outcome.error
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "LSM_DATA_ROOT": str(data)}
+    cmd = ["env", "--default-signal=INT,TERM", str(Path(sys.executable).with_name("dagster")), "dev",
+           "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    log = tmp / "dagster_dev.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dagster dev did not come up: {log.read_text()[-3000:]}")
+            time.sleep(1)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # webserver, daemon, code server: the whole session
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "Debian's chromium and chromium-driver are missing: run `make system-deps`"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1200"):
+        options.add_argument(arg)
+    service = Service(driver)
+    d = webdriver.Chrome(service=service, options=options)
+    try:
+        yield d
+    finally:
+        d.quit()
+        if service.process is not None and service.process.poll() is None:  # chromedriver, by its PID
+            service.process.kill()
+
+
+def _dismiss_onboarding(d) -> None:
+    from selenium.webdriver.common.by import By
+
+    for button in d.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
+        with contextlib.suppress(Exception):
+            button.click()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("asset", "entry"), PAGES)
+def test_asset_page_shows_its_plot_inline(served, browser, asset, entry):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.get(f"http://127.0.0.1:{served}/assets/{asset}")
+    try:
+        row = WebDriverWait(browser, 90).until(
+            lambda d: d.find_element(By.XPATH, f"//tr[td[normalize-space()='{entry}']]"))
+        _dismiss_onboarding(browser)
+        row.find_element(By.XPATH, ".//*[contains(text(), 'Show Markdown')]").click()
+        images = WebDriverWait(browser, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png;base64,']"))
+        WebDriverWait(browser, 30).until(
+            lambda d: all(int(i.get_attribute("naturalWidth") or 0) > 100 for i in images))  # decoded, not broken
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert not [e for e in ERRORS if e in body], body[:2000]
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / f"{asset}.png"))
