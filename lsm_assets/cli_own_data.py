@@ -21,19 +21,23 @@ def _fmt(v: float | None) -> str:
     return "  n/a" if v is None or v != v else f"{v:5.3f}"
 
 
+def _auc_sd(mean: float | None, sd: float | None) -> str:
+    return "n/a" if mean is None or mean != mean else f"{mean:5.3f} ({_fmt(sd).strip()})"
+
+
 def _print_human(result) -> None:
     click.echo(f"{result.n_positive} landslides, {result.n_negative} absences, {len(result.factors)} factors: "
                f"{', '.join(result.factors)}")
     s = result.settings
-    click.echo(f"AUC, mean (sd) over {s['n_repeats']} x {s['n_splits']} outer folds; hyperparameters tuned in "
-               f"{s['inner_splits']} inner folds of each training fold")
+    cv = f"{s['n_repeats']} x {s['n_splits']} outer folds per CV scheme" if s["schemes"] else "no CV (--cv none)"
+    click.echo(f"AUC, mean (sd) over {cv}; hyperparameters tuned in {s['inner_splits']} inner folds of each "
+               "training set (nested)")
     click.echo(f"{'model':20s} {'random CV':>14s} {'spatial CV':>14s} {'InSAR-PU sp.':>14s} {'external':>9s} "
                f"{'temporal':>9s}")
     for name, m in result.models.items():
-        pu = "n/a" if m.insar_pu_spatial_cv_auc is None else \
-            f"{_fmt(m.insar_pu_spatial_cv_auc)} ({_fmt(m.insar_pu_spatial_cv_auc_sd).strip()})"
-        click.echo(f"{name:20s} {_fmt(m.random_cv_auc)} ({_fmt(m.random_cv_auc_sd).strip()}) "
-                   f"{_fmt(m.spatial_cv_auc)} ({_fmt(m.spatial_cv_auc_sd).strip()}) {pu:>14s} "
+        click.echo(f"{name:20s} {_auc_sd(m.random_cv_auc, m.random_cv_auc_sd):>14s} "
+                   f"{_auc_sd(m.spatial_cv_auc, m.spatial_cv_auc_sd):>14s} "
+                   f"{_auc_sd(m.insar_pu_spatial_cv_auc, m.insar_pu_spatial_cv_auc_sd):>14s} "
                    f"{_fmt(m.external_auc):>9s} {_fmt(m.temporal.auc if m.temporal else None):>9s}")
     if result.temporal_status != "ok":
         click.echo(f"temporal (TA / POR / LOR): {result.temporal_status}")
@@ -67,12 +71,14 @@ def _print_human(result) -> None:
 @click.option("--models", default=",".join(MODEL_CHOICES), show_default=True, help="Comma-separated models.")
 @click.option("--repeats", type=int, default=5, show_default=True, help="Repeats of the outer 5-fold CV.")
 @click.option("--inner", type=int, default=3, show_default=True, help="Inner folds for tuning (nested CV).")
+@click.option("--cv", "schemes", default="random,spatial", show_default=True,
+              help="CV schemes to run: random, spatial, both, or 'none' (e.g. a temporal evaluation alone).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate_table_cmd(table: Path, label: str, coords: str, factors: str | None, categorical: str | None,
                        external: Path | None, deformation: str | None, deformation_nodata: float | None,
                        deformation_threshold: float, date_col: str | None, split: str | None, models: str,
-                       repeats: int, inner: int, seed: int, as_json: bool) -> None:
+                       repeats: int, inner: int, schemes: str, seed: int, as_json: bool) -> None:
     """Evaluate the six models on TABLE, a CSV of sample points (random and spatial CV, nested tuning)."""
     from lsm_core.sample_table import load_sample_table, parse_split_date
     from lsm_core.table_mode import evaluate_table
@@ -89,7 +95,8 @@ def evaluate_table_cmd(table: Path, label: str, coords: str, factors: str | None
             other = load_sample_table(external, **{**spec, "factors": list(main.factors)})
         result = evaluate_table(main, models=_names(models) or MODEL_CHOICES, n_repeats=repeats, inner_splits=inner,
                                 external=other, split=parse_split_date(split) if split else None,
-                                deformation_threshold_mm_yr=deformation_threshold, random_state=seed)
+                                deformation_threshold_mm_yr=deformation_threshold, random_state=seed,
+                                schemes=[] if schemes.strip() == "none" else _names(schemes) or [])
     except LsmError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterGrid, RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from lsm_core.errors import ConfigError, InputFileError, SamplingError
 from lsm_core.models import MODEL_NAMES, PARAM_GRIDS, evaluate, grid_validation_auc, make_model
@@ -309,26 +310,40 @@ def external_auc(name: str, table: SampleTable, other: SampleTable, *, inner_spl
 def evaluate_table(table: SampleTable, *, models: Sequence[str] = MODEL_NAMES, n_splits: int = 5, n_repeats: int = 5,
                    inner_splits: int = 3, external: SampleTable | None = None, split: dt.date | None = None,
                    deformation_threshold_mm_yr: float = 5.0, pu_bags: int = 50, weights: WeightScheme = "equal",
-                   random_state: int = 0) -> TableEvaluation:
+                   schemes: Sequence[CVScheme] = ("random", "spatial"), random_state: int = 0) -> TableEvaluation:
     """Random and spatial CV (nested tuning) of each model, plus external, InSAR-PU and temporal figures.
 
     ``n_repeats`` x ``n_splits`` outer folds per scheme (every model sees the same folds, so model
-    differences are paired); ``split`` needs a table with dates; the InSAR-PU strategy runs when the
-    table has a deformation column. Deterministic for a given ``random_state``.
+    differences are paired); ``split`` needs a table with dates; the InSAR-PU strategy runs (under
+    spatial CV) when the table has a deformation column. A scheme left out of ``schemes`` is reported
+    as NaN (null in JSON), e.g. ``schemes=()`` for a temporal evaluation alone. Deterministic for a
+    given ``random_state``.
     """
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
         raise ConfigError(f"unknown models {unknown}; choose among {list(MODEL_NAMES)}")
+    if not set(schemes) <= {"random", "spatial"}:
+        raise ConfigError(f"unknown CV schemes {sorted(set(schemes) - {'random', 'spatial'})}; use random, spatial")
     if split is not None and table.dates is None:
         raise ConfigError(f"a split date ({split}) needs a date column: {NO_DATES}")
+    with threadpool_limits(limits=1):  # thousands of small fits: OpenMP/BLAS threads only contend (HistGBDT)
+        return _evaluate_table(table, models, n_splits, n_repeats, inner_splits, external, split,
+                               deformation_threshold_mm_yr, pu_bags, weights, schemes, random_state)
+
+
+def _evaluate_table(table: SampleTable, models: Sequence[str], n_splits: int, n_repeats: int, inner_splits: int,
+                    external: SampleTable | None, split: dt.date | None, deformation_threshold_mm_yr: float,
+                    pu_bags: int, weights: WeightScheme, schemes: Sequence[CVScheme],
+                    random_state: int) -> TableEvaluation:
     kw = {"n_splits": n_splits, "n_repeats": n_repeats, "inner_splits": inner_splits,
           "threshold_mm_yr": deformation_threshold_mm_yr, "pu_bags": pu_bags, "seed": random_state}
     folds: list[dict[str, Any]] = []
     results = {}
     for name in models:
-        rnd = _cv_rows(name, table, "random", "random", **kw)
-        spa = _cv_rows(name, table, "spatial", "random", **kw)
-        pu = _cv_rows(name, table, "spatial", "insar_pu", **kw) if table.deformation is not None else None
+        rnd = _cv_rows(name, table, "random", "random", **kw) if "random" in schemes else []
+        spa = _cv_rows(name, table, "spatial", "random", **kw) if "spatial" in schemes else []
+        pu = (_cv_rows(name, table, "spatial", "insar_pu", **kw)
+              if table.deformation is not None and "spatial" in schemes else None)
         folds += rnd + spa + (pu or [])
         pu_auc = _mean_sd(pu) if pu is not None else (None, None)
         results[name] = ModelResult(
@@ -342,7 +357,7 @@ def evaluate_table(table: SampleTable, *, models: Sequence[str] = MODEL_NAMES, n
     settings = {"n_splits": n_splits, "n_repeats": n_repeats, "inner_splits": inner_splits,
                 "random_state": random_state, "split": None if split is None else split.isoformat(),
                 "deformation_threshold_mm_yr": deformation_threshold_mm_yr, "weights": weights,
-                "categorical": list(table.categorical)}
+                "categorical": list(table.categorical), "schemes": list(schemes)}
     notes = [f"{table.n_dropped} rows without every factor, coordinate or date were left out"] if table.n_dropped else []
     return TableEvaluation(results, table.n_positive, table.n_negative, table.factors, pd.DataFrame(folds), settings,
                            temporal_status="ok" if split is not None else NO_DATES,

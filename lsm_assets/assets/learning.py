@@ -27,7 +27,8 @@ STRATEGIES = ("random", "buffer", "insar_pu")
 class NegativeSamplingConfig(dg.Config):
     strategies: list[str] = Field(list(STRATEGIES), description="Negative strategies to draw: random, buffer, "
                                   "insar_pu (DESIGN 6).")
-    ratio: float = Field(1.0, description="Negatives per positive (1.0 = 1:1).")
+    ratio: float | None = Field(None, description="Negatives per positive (1.0 = 1:1; default: the area's "
+                                "sampling_ratio).")
     buffer_m: float | None = Field(None, description="Buffer strategy: minimum distance from any known landslide, "
                                    "metres (default: the area's buffer_m).")
     buffer_max_slope_deg: float | None = Field(None, description="Buffer strategy, paper b variant: also require "
@@ -75,13 +76,14 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
     params = paths.area(area_of(context.partition_key)).parameters
     _, period_end = period_bounds(period_of(context.partition_key))
     known = events_before(landslide_inventory, period_end)  # later events must not shape the training set
-    n = sampling.n_negatives(len(positive_samples), config.ratio)
+    n = sampling.n_negatives(len(positive_samples), config.ratio if config.ratio is not None else params["sampling_ratio"])
     sets, meta = [], {}
     for strategy in config.strategies:
         if strategy == "random":
             df = sampling.random_negatives(factor_stack, known, n, seed=config.seed)
         elif strategy == "buffer":
-            df = sampling.buffer_negatives(factor_stack, known, n, buffer_m=config.buffer_m or params["buffer_m"],
+            buffer_m = params["buffer_m"] if config.buffer_m is None else config.buffer_m  # 0 m is a valid choice
+            df = sampling.buffer_negatives(factor_stack, known, n, buffer_m=buffer_m,
                                            max_slope_deg=config.buffer_max_slope_deg,
                                            max_abs_velocity_mm_yr=config.buffer_max_abs_velocity_mm_yr,
                                            seed=config.seed)
