@@ -160,9 +160,18 @@ def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = 
     instance = _instance()
     reg = do_register(instance, data_root)
     _report(reg)
+    from tqdm import tqdm
+
     t0 = time.perf_counter()
-    results = materialize_all(defs, instance, reg, data_root, areas or None, run_config=PRESETS[preset],
-                              max_workers=workers)
+    chosen = areas or reg.areas
+    total = len(chosen) + sum(1 for a, _ in reg.pairs if a in chosen)
+    with tqdm(total=total, unit="run", desc="materializing", file=sys.stderr) as bar:
+        def done(r) -> None:
+            bar.set_postfix_str(f"{r.partition_key} {'ok' if r.success else 'FAILED'} {r.seconds:.0f} s")
+            bar.update()
+
+        results = materialize_all(defs, instance, reg, data_root, areas or None, run_config=PRESETS[preset],
+                                  max_workers=workers, on_done=done)
     failed = [r for r in results if not r.success]
     for r in results:
         click.echo(f"{'ok    ' if r.success else 'FAILED'} {r.partition_key:24s} {r.seconds:6.1f} s  run {r.run_id}"

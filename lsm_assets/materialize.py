@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -130,23 +130,26 @@ def merge_run_config(base: dict | None, extra: dict | None) -> dict:
 
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Registration, data_root: str | Path,
                     areas: Sequence[str] | None = None, run_config: dict | None = None,
-                    max_workers: int | None = None) -> list[RunOutcome]:
+                    max_workers: int | None = None,
+                    on_done: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
     """Run area-only assets per area, then area x period assets per accepted (area, period).
 
     ``run_config`` ({"ops": {asset: {"config": {...}}}}) tunes the area x period runs, e.g. fewer models in
     tests. ``max_workers``: worker processes (default: one per core); 1, or an ephemeral instance that
     other processes cannot reach, runs everything here, one run after the other, with ``defs``. With
-    workers, the runs use ``lsm_assets.definitions.defs``.
+    workers, the runs use ``lsm_assets.definitions.defs``. ``on_done`` is called with each finished run
+    (e.g. to move a progress bar).
     """
+    notify = on_done or (lambda _: None)
     areas = list(areas or reg.areas)
     pairs = [str(area_period_key(a, p)) for a in areas for a2, p in reg.pairs if a2 == a]
     workers = max_workers or os.cpu_count() or 1
     if workers == 1 or instance.is_ephemeral:
         results = []
         for area in areas:
-            results.append(run_partition(defs, instance, data_root, area))
-            results += [run_partition(defs, instance, data_root, k, run_config) for k in pairs
-                        if k.endswith(f"|{area}")]
+            for key in [area, *(k for k in pairs if k.endswith(f"|{area}"))]:
+                results.append(run_partition(defs, instance, data_root, key, run_config if "|" in key else None))
+                notify(results[-1])
         return results
 
     pair_config = merge_run_config(SIDE_BY_SIDE_CONFIG, run_config)
@@ -159,6 +162,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
             for fut in done:
                 key = pending.pop(fut)
                 results.append(fut.result())
+                notify(results[-1])
                 if "|" not in key:  # an area is ready: its periods can start
                     pending |= {pool.submit(_run_in_worker, ref, root, k, pair_config): k for k in pairs
                                 if k.endswith(f"|{key}")}

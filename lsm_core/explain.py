@@ -135,10 +135,10 @@ def shap_values_for_plot(
         explainer = shap.LinearExplainer(est, shap.maskers.Independent(zbg, max_samples=len(zbg)))
     # the call API (not .shap_values) keeps one array layout for LightGBM, without shap's layout warning
     explanation = explainer(z)
-    raw, base = np.asarray(explanation.values), np.asarray(explanation.base_values)
+    raw, bases = np.asarray(explanation.values), np.asarray(explanation.base_values)
     if raw.ndim == 3:  # forests give one slice per class
-        raw, base = raw[..., 1], base[..., 1]
-    base_value = float(np.ravel(base)[0])  # the same for every row
+        raw, bases = raw[..., 1], bases[..., 1]
+    base_value = float(np.ravel(bases)[0])  # the same for every row
 
     factors = _factor_of_columns(pre, list(X.columns), raw.shape[1])
     grouping = pd.get_dummies(pd.Categorical(factors, categories=list(X.columns))).to_numpy(float)

@@ -54,7 +54,7 @@ def _as_utc(value: Any) -> dt.datetime | None:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
-def _last_evaluations(con: duckdb.DuckDBPyConnection | None) -> dict[tuple[str, str], dt.datetime]:
+def _last_evaluations(con: duckdb.DuckDBPyConnection | None) -> dict[tuple[str, str], dt.datetime | None]:
     if con is None:
         return {}
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -68,8 +68,8 @@ def _latest_ingest(con: duckdb.DuckDBPyConnection | None, area: str) -> dt.datet
     if con is None:
         return None
     try:
-        return _as_utc(con.execute("SELECT max(ingested_at) FROM landslide_events WHERE area = ?",
-                                   [area]).fetchone()[0])
+        row = con.execute("SELECT max(ingested_at) FROM landslide_events WHERE area = ?", [area]).fetchone()
+        return _as_utc(row[0]) if row else None
     except duckdb.CatalogException:  # no inventory ingested yet
         return None
 

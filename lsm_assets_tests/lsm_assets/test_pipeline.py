@@ -37,7 +37,9 @@ def materialized(pristine_world, tmp_path_factory):
     shutil.copytree(pristine_world, data, dirs_exist_ok=True)
     with dg.instance_for_test() as instance:
         reg = register(instance, data)
-        results = materialize_all(defs, instance, reg, data, run_config=RUN_CONFIG)
+        seen = []  # what a progress bar is told, as each run finishes
+        results = materialize_all(defs, instance, reg, data, run_config=RUN_CONFIG, on_done=seen.append)
+        assert sorted(r.run_id for r in seen) == sorted(r.run_id for r in results)
         yield data, instance, reg, results
 
 

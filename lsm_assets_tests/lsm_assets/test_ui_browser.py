@@ -9,12 +9,6 @@ Screenshots are kept in ``.test-artifacts/ui/`` (or ``$LSM_TEST_ARTIFACTS``).
 import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +18,7 @@ from lsm_assets.definitions import defs
 from lsm_assets.materialize import run_partition
 from lsm_assets.partitions import area_period_key
 from lsm_assets.registry import register
+from lsm_assets_tests.dagster_dev import dagster_dev
 from lsm_core.synthetic import generate_demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,15 +35,9 @@ PAGES = [("model_comparison", "roc_curves"), ("shap_importance", "shap_summary")
 ERRORS = ("Something went wrong", "Unexpected GraphQL error", "An unexpected error occurred")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """`dagster dev` over a materialized karst period; yields its port; stopped by PID (and group)."""
+    """`dagster dev` over a materialized karst period; yields its port; stopped by PID (and group) after."""
     tmp = tmp_path_factory.mktemp("ui")
     home, data = tmp / "home", tmp / "data"
     home.mkdir()
@@ -61,32 +50,8 @@ def served(tmp_path_factory):
         for key in (area, str(area_period_key(area, period))):
             outcome = run_partition(defs, instance, data, key, FAST if "|" in key else None)
             assert outcome.success, outcome.error
-    port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "LSM_DATA_ROOT": str(data)}
-    cmd = ["env", "--default-signal=INT,TERM", str(Path(sys.executable).with_name("dagster")), "dev",
-           "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-    log = tmp / "dagster_dev.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dagster dev did not come up: {log.read_text()[-3000:]}")
-            time.sleep(1)
+    with dagster_dev(home, data, tmp / "dagster_dev.log") as port:
         yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # webserver, daemon, code server: the whole session
 
 
 @pytest.fixture(scope="module")
