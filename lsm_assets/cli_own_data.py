@@ -106,4 +106,84 @@ def evaluate_table_cmd(table: Path, label: str, coords: str, factors: str | None
         _print_human(result)
 
 
-COMMANDS = (evaluate_table_cmd,)
+def _scene(value: str) -> tuple:
+    from lsm_core.sample_table import parse_split_date
+
+    date, sep, path = value.partition("=")
+    if not sep:
+        raise LsmError(f"--ndvi takes YYYY-MM-DD=PATH, got {value!r}")
+    return parse_split_date(date), Path(path)
+
+
+def _layer_option(name: str, what: str):
+    return click.option(f"--{name}", type=click.Path(dir_okay=False, path_type=Path), default=None, help=what)
+
+
+@click.command("add-area")
+@click.argument("name")
+@click.option("--dem", required=True, type=click.Path(dir_okay=False, path_type=Path), help="DEM GeoTIFF (projected, m).")
+@click.option("--inventory", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Landslides: GeoPackage/GeoJSON, or CSV with x, y (event_date optional).")
+@click.option("--inventory-label", default=None, help="Inventory column marking landslides (1/True); other rows are "
+              "left out.")
+@click.option("--inventory-crs", default=None, help="CRS of a CSV inventory's x, y (default: the DEM's).")
+@_layer_option("boundary", "Study-area polygon.")
+@_layer_option("lithology", "Lithology polygons (with --lithology-field).")
+@click.option("--lithology-field", default=None, help="Lithology unit-code column.")
+@_layer_option("faults", "Fault lines.")
+@_layer_option("rivers", "River lines.")
+@_layer_option("roads", "Road lines.")
+@_layer_option("buildings", "Building points.")
+@_layer_option("mining", "Mining-site points.")
+@_layer_option("rainfall", "Rainfall raster (mm/yr).")
+@click.option("--ndvi", multiple=True, help="NDVI scene as YYYY-MM-DD=PATH (repeatable).")
+@click.option("--insar", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of InSAR deliveries for the area.")
+@click.pass_obj
+def add_area_cmd(data_root: Path, name: str, dem: Path, inventory: Path, inventory_label: str | None,
+                 inventory_crs: str | None, lithology_field: str | None, ndvi: tuple[str, ...], insar: Path | None,
+                 **layers: Path | None) -> None:
+    """Check the files of a new study area NAME, print what will and will not be computed, write its area.yaml."""
+    from lsm_core.own_area import check_area_files, dump_area_yaml
+
+    folder = data_root / "study_areas" / name
+    try:
+        if (folder / "area.yaml").exists():
+            raise LsmError(f"study area {name!r} exists ({folder / 'area.yaml'})")
+        check = check_area_files(name, dem, inventory, layers={k: v for k, v in layers.items() if v is not None},
+                                 lithology_field=lithology_field, inventory_label=inventory_label,
+                                 inventory_crs=inventory_crs, insar=insar, ndvi=[_scene(v) for v in ndvi])
+    except LsmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    g = check.grid
+    click.echo(f"area {name}: {g.width} x {g.height} cells of {g.resolution_m:g} m, {g.crs}; {check.n_events} events"
+               + (f" (reprojected from {check.inventory_reprojected_from})" if check.inventory_reprojected_from else ""))
+    click.echo("will compute:")
+    for item in check.will_compute():
+        click.echo(f"  - {item}")
+    click.echo("will not compute:")
+    for item, why in check.will_not_compute():
+        click.echo(f"  - {item}: {why}")
+    if gaps := check.pipeline_gaps():
+        click.echo("NOT WRITTEN: the raster pipeline of this version cannot run the area yet; it needs "
+                   + "; ".join(gaps), err=True)
+        sys.exit(3)
+    folder.mkdir(parents=True)
+    (folder / "area.yaml").write_text(dump_area_yaml(check))
+    from lsm_assets.cli import _instance
+    from lsm_assets.intake_ops import deliver_insar
+    from lsm_assets.registry import register
+
+    instance = _instance()
+    click.echo(f"wrote {folder / 'area.yaml'}")
+    for delivery in sorted(p.parent for p in check.insar.glob("*/delivery.yaml")) if check.insar else []:
+        out = deliver_insar(instance, data_root, delivery, name)  # the same intake as `lsm deliver-insar`
+        click.echo(f"InSAR {delivery.name}: " + (f"accepted, period {out.accepted.delivery.period}" if out.accepted
+                                                 else f"REJECTED: {out.rejected[1]}"))
+    reg = register(instance, data_root)
+    click.echo(f"registered study areas: {', '.join(reg.areas)}; periods of {name}: "
+               f"{', '.join(p for a, p in reg.pairs if a == name) or 'none'}")
+
+
+COMMANDS = (evaluate_table_cmd, add_area_cmd)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from lsm_core.errors import ConfigError, InputFileError
 
-__all__ = ["SampleTable", "load_sample_table", "parse_coords", "parse_split_date"]
+__all__ = ["SampleTable", "load_sample_table", "parse_coords", "parse_date_column", "parse_split_date"]
 
 _TRUE = {"1", "1.0", "true", "t", "yes"}
 _FALSE = {"0", "0.0", "false", "f", "no"}
@@ -88,7 +88,7 @@ def _labels(column: pd.Series, name: str, path: Path) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _dates(column: pd.Series, name: str, path: Path) -> np.ndarray:
+def parse_date_column(column: pd.Series, name: str, path: Path | None) -> np.ndarray:
     """datetime64[D] per row from ISO-like dates; InputFileError naming the column and bad values."""
     parsed = pd.to_datetime(column, errors="coerce", format="mixed")
     bad = parsed.isna() & column.notna()
@@ -138,7 +138,7 @@ def load_sample_table(path: str | Path, *, label: str, coords: str | Sequence[st
         if not np.all(v == np.round(v)):
             raise InputFileError(f"categorical column {col!r} must hold integer class codes", path)
     y = _labels(df[label], label, path)
-    dates = _dates(df[date], date, path) if date else None
+    dates = parse_date_column(df[date], date, path) if date else None
     keep = df[[xcol, ycol] + factors].notna().all(axis=1).to_numpy() & np.isfinite(
         df[[xcol, ycol] + factors].to_numpy(float)).all(axis=1)
     if dates is not None:

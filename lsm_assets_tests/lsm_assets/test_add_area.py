@@ -1,0 +1,143 @@
+"""`lsm add-area`: every file checked, a report of what will and will not be computed, area.yaml + partition."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from affine import Affine
+from click.testing import CliRunner
+from shapely.geometry import Point, box
+
+from lsm_assets.cli import main
+from lsm_core.area import load_area
+
+RSAGA = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "ecuador_rsaga"
+CRS_UTM = "EPSG:32717"
+
+
+def _dem(path: Path, crs: str | None = CRS_UTM) -> Path:
+    """A 50 x 40 DEM of 10 m cells at x 700000..700500, y 9550000..9550400."""
+    z = np.add.outer(np.arange(40.0), np.arange(50.0)).astype("float32")
+    with rasterio.open(path, "w", driver="GTiff", width=50, height=40, count=1, dtype="float32", crs=crs,
+                       transform=Affine(10, 0, 700000, 0, -10, 9550400), nodata=-9999) as dst:
+        dst.write(z, 1)
+    return path
+
+
+def _invoke(data: Path, *args: str):
+    return CliRunner().invoke(main, ["--data-root", str(data), "add-area", *map(str, args)])
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_ecuador_rsaga_is_checked_and_reports_what_it_cannot_compute(home):
+    if not (RSAGA / "dem.tif").is_file():
+        pytest.skip(f"shared dataset not found at {RSAGA}")
+    data = home / "data"
+    out = _invoke(data, "ecuador", "--dem", RSAGA / "dem.tif", "--inventory", RSAGA / "landslides.csv",
+                  "--inventory-label", "lslpts", "--boundary", RSAGA / "study_area.geojson")
+    text = out.output
+    assert "area ecuador: 383 x 415 cells of 10 m, EPSG:32717; 175 events" in text
+    assert "terrain factors from the DEM" in text and "negative strategies: random, buffer" in text
+    assert "POR / LOR: not computable: the inventory has no dates" in text
+    assert "no InSAR data for this area (--insar): random and buffer negatives only" in text
+    assert "distance decay to faults: no faults layer given" in text
+    # the raster pipeline of this version still reads every layer: refused, with why, and nothing written
+    assert out.exit_code == 3 and "NOT WRITTEN" in text and "an InSAR delivery" in text
+    assert not data.exists()
+
+
+def test_a_complete_area_is_written_registered_and_loads(home, demo_data):
+    src = demo_data / "study_areas" / "karst"
+    cfg = load_area(src)
+    data = home / "data"
+    insar = home / "insar"
+    for d in (demo_data / "incoming" / "insar" / "karst").iterdir():  # the user's own deliveries, for area "karst2"
+        shutil.copytree(d, insar / d.name)
+        spec = yaml.safe_load((insar / d.name / "delivery.yaml").read_text())
+        (insar / d.name / "delivery.yaml").write_text(yaml.safe_dump({**spec, "area": "karst2"}))
+    layers = [a for k in ("faults", "rivers", "roads", "buildings", "mining", "rainfall") for a in (f"--{k}",
+                                                                                                      cfg.layers[k])]
+    ndvi = [a for s in cfg.ndvi for a in ("--ndvi", f"{s.date}={s.path}")]
+    out = _invoke(data, "karst2", "--dem", cfg.layers["dem"], "--inventory", cfg.layers["inventory"],
+                  "--lithology", cfg.layers["lithology"], "--lithology-field", "unit_code", *layers, *ndvi,
+                  "--insar", insar)
+    assert out.exit_code == 0, out.output
+    new = load_area(data / "study_areas" / "karst2")
+    assert new.crs == cfg.crs and new.resolution_m == cfg.resolution_m
+    assert new.layers["faults"] == cfg.layers["faults"].resolve() and len(new.ndvi) == len(cfg.ndvi)
+    assert "POR / LOR on events dated after each period" in out.output and "accepted, period" in out.output
+    instance = dg.DagsterInstance.get()
+    assert "karst2" in instance.get_dynamic_partitions("study_area")
+    again = _invoke(data, "karst2", "--dem", cfg.layers["dem"], "--inventory", cfg.layers["inventory"])
+    assert again.exit_code == 2 and "study area 'karst2' exists" in again.output
+
+
+# -- bad input: the file and the layer or column named, nothing written --------------------------------------
+
+def _points(path: Path, xy, crs=CRS_UTM, **columns) -> Path:
+    gpd.GeoDataFrame(columns, geometry=[Point(x, y) for x, y in xy], crs=crs).to_file(path)
+    return path
+
+
+def test_dem_without_crs(home):
+    dem = _dem(home / "dem.tif", crs=None)
+    inv = _points(home / "inv.gpkg", [(700100, 9550100)])
+    out = _invoke(home / "data", "a", "--dem", dem, "--inventory", inv)
+    assert out.exit_code == 2 and f"error: {dem}: the DEM raster has no CRS" in out.output
+    assert not (home / "data").exists()
+
+
+def test_inventory_in_another_crs_is_reprojected_not_rejected(home):
+    dem = _dem(home / "dem.tif")
+    lonlat = gpd.GeoSeries([Point(700100, 9550100), Point(700300, 9550250)], crs=CRS_UTM).to_crs("EPSG:4326")
+    inv = _points(home / "inv.geojson", [(p.x, p.y) for p in lonlat], crs="EPSG:4326")
+    out = _invoke(home / "data", "a", "--dem", dem, "--inventory", inv)
+    assert "2 events (reprojected from EPSG:4326)" in out.output
+    assert out.exit_code == 3  # checked and reported; the synthetic area lacks the other layers
+
+
+def test_inventory_outside_the_dem(home):
+    dem = _dem(home / "dem.tif")
+    inv = _points(home / "inv.gpkg", [(700100, 9550100), (710000, 9550100)])
+    out = _invoke(home / "data", "a", "--dem", dem, "--inventory", inv)
+    assert out.exit_code == 2
+    assert f"{inv}: 1 of 2 events lie outside the DEM dem.tif" in out.output and "(710000, 9550100)" in out.output
+
+
+def test_csv_inventory_without_the_named_columns(home):
+    dem = _dem(home / "dem.tif")
+    inv = home / "inv.csv"
+    inv.write_text("east,north\n700100,9550100\n")
+    out = _invoke(home / "data", "a", "--dem", dem, "--inventory", inv)
+    assert out.exit_code == 2 and f"{inv}: the inventory has no columns ['x', 'y']" in out.output
+
+
+def test_inventory_dates_that_do_not_parse(home):
+    dem = _dem(home / "dem.tif")
+    inv = _points(home / "inv.gpkg", [(700100, 9550100), (700200, 9550200)], event_date=["2020-01-05", "soon"])
+    out = _invoke(home / "data", "a", "--dem", dem, "--inventory", inv)
+    assert out.exit_code == 2 and "date column 'event_date' has values that do not parse as dates: ['soon']" in out.output
+
+
+def test_lithology_without_the_named_field(home):
+    dem = _dem(home / "dem.tif")
+    inv = _points(home / "inv.gpkg", [(700100, 9550100)])
+    litho = home / "litho.gpkg"
+    gpd.GeoDataFrame({"rock": [1]}, geometry=[box(700000, 9550000, 700500, 9550400)], crs=CRS_UTM).to_file(litho)
+    out = _invoke(home / "data", "a", "--dem", dem, "--inventory", inv, "--lithology", litho,
+                  "--lithology-field", "unit_code")
+    assert out.exit_code == 2 and f"{litho}: the lithology layer has no column 'unit_code'" in out.output
+    assert "['rock']" in out.output
