@@ -139,10 +139,15 @@ def _layer_option(name: str, what: str):
 @click.option("--ndvi", multiple=True, help="NDVI scene as YYYY-MM-DD=PATH (repeatable).")
 @click.option("--insar", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of InSAR deliveries for the area.")
+@click.option("--dem-only", "dem_only_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run terrain factors -> six models (spatial CV) -> map -> JS threshold -> prone areas in lsm_core "
+                   "now, writing to this folder (for areas the Dagster pipeline cannot run yet: no other layers).")
+@click.option("--models", default=",".join(MODEL_CHOICES), show_default=True, help="Models for --dem-only.")
+@click.option("--repeats", type=int, default=5, show_default=True, help="Spatial-CV repeats for --dem-only.")
 @click.pass_obj
 def add_area_cmd(data_root: Path, name: str, dem: Path, inventory: Path, inventory_label: str | None,
                  inventory_crs: str | None, lithology_field: str | None, ndvi: tuple[str, ...], insar: Path | None,
-                 **layers: Path | None) -> None:
+                 dem_only_dir: Path | None, models: str, repeats: int, **layers: Path | None) -> None:
     """Check the files of a new study area NAME, print what will and will not be computed, write its area.yaml."""
     from lsm_core.own_area import check_area_files, dump_area_yaml
 
@@ -165,6 +170,9 @@ def add_area_cmd(data_root: Path, name: str, dem: Path, inventory: Path, invento
     click.echo("will not compute:")
     for item, why in check.will_not_compute():
         click.echo(f"  - {item}: {why}")
+    if dem_only_dir is not None:
+        _dem_only(check, dem_only_dir, inventory_label, _names(models) or MODEL_CHOICES, repeats)
+        return
     if gaps := check.pipeline_gaps():
         click.echo("NOT WRITTEN: the raster pipeline of this version cannot run the area yet; it needs "
                    + "; ".join(gaps), err=True)
@@ -184,6 +192,29 @@ def add_area_cmd(data_root: Path, name: str, dem: Path, inventory: Path, invento
     reg = register(instance, data_root)
     click.echo(f"registered study areas: {', '.join(reg.areas)}; periods of {name}: "
                f"{', '.join(p for a, p in reg.pairs if a == name) or 'none'}")
+
+
+def _dem_only(check, out_dir: Path, inventory_label: str | None, models, repeats: int) -> None:
+    from lsm_core.dem_only import dem_only_run
+
+    try:
+        r = dem_only_run(check, out_dir, inventory_label=inventory_label, models=models, n_repeats=repeats)
+    except LsmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    ev = r.evaluation
+    click.echo(f"samples: {ev.n_positive} landslide pixels, {ev.n_negative} random pixels inside the area; "
+               f"spatial CV AUC, mean (sd) over {ev.settings['n_repeats']} x {ev.settings['n_splits']} folds, "
+               "nested tuning:")
+    for name, m in ev.models.items():
+        click.echo(f"  {name:20s} {_auc_sd(m.spatial_cv_auc, m.spatial_cv_auc_sd)}")
+    click.echo(f"map model: {r.map_model}; weighted-JS t* = {r.t_star_pct:g} %")
+    for k in r.ta:
+        click.echo(f"  {k:20s} TA={r.ta[k]:.3f} prone share={r.prone_share[k]:.3f}")
+    s = r.prone_summary
+    click.echo(f"prone areas at t*: {s['n_polygons']} polygons, {s['prone_share']:.3f} of the valid area after "
+               f"filtering; POR / LOR: {r.por_lor_status}")
+    click.echo(f"wrote {r.terrain}, {r.probability}, {r.prone_raster}, {r.prone_gpkg}")
 
 
 COMMANDS = (evaluate_table_cmd, add_area_cmd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -141,3 +142,31 @@ def test_lithology_without_the_named_field(home):
                   "--lithology-field", "unit_code")
     assert out.exit_code == 2 and f"{litho}: the lithology layer has no column 'unit_code'" in out.output
     assert "['rock']" in out.output
+
+
+@pytest.mark.slow
+def test_ecuador_rsaga_dem_only_run_from_terrain_to_prone_areas(home):
+    """The real 10 m DEM and 175 landslide points: terrain factors -> models -> map -> t* -> prone areas."""
+    if not (RSAGA / "dem.tif").is_file():
+        pytest.skip(f"shared dataset not found at {RSAGA}")
+    out_dir = home / "run"
+    out = _invoke(home / "data", "ecuador", "--dem", RSAGA / "dem.tif", "--inventory", RSAGA / "landslides.csv",
+                  "--inventory-label", "lslpts", "--boundary", RSAGA / "study_area.geojson", "--dem-only", out_dir,
+                  "--models", "logistic_regression,lightgbm", "--repeats", "2")
+    assert out.exit_code == 0, out.output
+    text = out.output
+    assert "samples: 175 landslide pixels, 175 random pixels inside the area" in text
+    lr = float(re.search(r"^\s+logistic_regression\s+([0-9.]+) \(", text, re.M).group(1))
+    assert lr == pytest.approx(0.77, abs=0.04)  # the book's GLM on the same area (its own terrain attributes, 350 points)
+    assert "POR / LOR: not computable: the inventory has no dates" in text
+    with rasterio.open(out_dir / "terrain_factors.tif") as src:
+        assert src.count == 6 and src.crs.to_string() == CRS_UTM and (src.width, src.height) == (383, 415)
+    with rasterio.open(out_dir / "susceptibility.tif") as src:
+        p = src.read(1)
+        assert np.nanmin(p) >= 0 and np.nanmax(p) <= 1 and np.isfinite(p).sum() > 90_000
+    with rasterio.open(out_dir / "prone_areas.tif") as src:
+        prone = src.read(1)
+        assert set(np.unique(prone)) <= {0, 1, 255} and (prone == 1).sum() > 0
+    polygons = gpd.read_file(out_dir / "prone_areas.gpkg")
+    assert len(polygons) > 0 and polygons.crs.to_string() == CRS_UTM
+    assert not (home / "data").exists()  # a DEM-only run writes only to its own folder
