@@ -29,9 +29,9 @@ def _print_human(result) -> None:
     click.echo(f"{result.n_positive} landslides, {result.n_negative} absences, {len(result.factors)} factors: "
                f"{', '.join(result.factors)}")
     s = result.settings
-    cv = f"{s['n_repeats']} x {s['n_splits']} outer folds per CV scheme" if s["schemes"] else "no CV (--cv none)"
-    click.echo(f"AUC, mean (sd) over {cv}; hyperparameters tuned in {s['inner_splits']} inner folds of each "
-               "training set (nested)")
+    cv = f"AUC, mean (sd) over {s['n_repeats']} x {s['n_splits']} outer folds per CV scheme" if s["schemes"] \
+        else "no CV (--cv none)"
+    click.echo(f"{cv}; hyperparameters tuned in {s['inner_splits']} inner folds of each training set (nested)")
     click.echo(f"{'model':20s} {'random CV':>14s} {'spatial CV':>14s} {'InSAR-PU sp.':>14s} {'external':>9s} "
                f"{'temporal':>9s}")
     for name, m in result.models.items():
