@@ -31,7 +31,8 @@ def _where(context: dg.AssetCheckExecutionContext) -> tuple[str, str | None]:
 
 
 def _grid(paths: LsmPaths, area: str) -> AreaGrid:
-    return AreaGrid.from_json(paths.output_path("study_area_grid", area, None, "json").read_text())
+    return AreaGrid.from_json(paths.output_path("study_area_grid", area, None, "json").read_text()).with_mask_under(
+        paths.root)
 
 
 def _alignment_check(asset: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:

@@ -110,8 +110,9 @@ class GridIOManager(_WarehouseIOManager):
         return "json"
 
     def handle_output(self, context: dg.OutputContext, obj: AreaGrid) -> None:
-        path = write_text(self._path(context), obj.to_json())
+        # the mask path is stored relative to the data root, so that the warehouse can be moved or shared
+        path = write_text(self._path(context), obj.relative_to(self.data_root).to_json())
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> AreaGrid:
-        return AreaGrid.from_json(self._existing(context).read_text())
+        return AreaGrid.from_json(self._existing(context).read_text()).with_mask_under(self.data_root)

@@ -85,8 +85,9 @@ def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
                           metadata={"strategy": strategy, "model": name, "best_params": tuned.best_params,
                                     "feature_names": list(factors), "categorical": cat})
         test = tuned.indices["test"]
+        test_proba = tuned.model.predict_proba(X.iloc[test])[:, 1]
         out.test_predictions.append(pd.DataFrame({"strategy": strategy, "model": name, "y": y[test],
-                                                  "proba": tuned.model.predict_proba(X.iloc[test])[:, 1]}))
+                                                  "proba": test_proba}))
         out.folds.append(folds.assign(strategy=strategy, model=name))
         out.tuned[name] = tuned
         out.rows.append({"strategy": strategy, "model": name, "model_path": str(path), "features": json.dumps(list(factors)),
@@ -94,8 +95,17 @@ def run_strategy(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
                          **{f"test_{k}": tuned.test_metrics[k] for k in (*METRICS, "tn", "fp", "fn", "tp")},
                          **{f"spatial_cv_{k}": float(folds[k].mean()) for k in METRICS},
                          "spatial_cv_auc_std": float(folds["auc"].std(ddof=1)) if len(folds) > 1 else float("nan"),
-                         "tuning_s": round(tuned_at - start, 3), "spatial_cv_s": round(time.perf_counter() - tuned_at, 3)})
+                         "tuning_s": round(tuned_at - start, 3), "spatial_cv_s": round(time.perf_counter() - tuned_at, 3),
+                         # the test split's labels and probabilities travel with the row (ROC curves downstream)
+                         "test_y": json.dumps(y[test].tolist()), "test_proba": json.dumps(test_proba.tolist())})
     return out
+
+
+def test_predictions(table: pd.DataFrame) -> pd.DataFrame:
+    """The test split's (strategy, model, y, proba) of every row of a ``run_strategy`` table."""
+    return pd.concat([pd.DataFrame({"strategy": r["strategy"], "model": r["model"], "y": json.loads(r["test_y"]),
+                                    "proba": json.loads(r["test_proba"])}) for _, r in table.iterrows()],
+                     ignore_index=True)
 
 
 def select_model(table: pd.DataFrame, choice: str = "auto") -> pd.Series:
@@ -125,13 +135,17 @@ def prediction_rate_auc(later_scores: np.ndarray, area_scores: np.ndarray) -> fl
     return float(roc_auc_score(np.r_[np.ones(later.size), np.zeros(area.size)], np.r_[later, area]))
 
 
-def prediction_rate_aucs(table: pd.DataFrame, later_pixels: pd.DataFrame, area_pixels: pd.DataFrame) -> list[float]:
-    """Prediction-rate AUC of every saved model of ``table`` on the same later events and area sample."""
+def prediction_rate_aucs(table: pd.DataFrame, later_pixels: pd.DataFrame, area_pixels: pd.DataFrame, *,
+                         model_root: str | Path = ".") -> list[float]:
+    """Prediction-rate AUC of every saved model of ``table`` on the same later events and area sample.
+
+    ``model_root``: the folder ``model_path`` is relative to (absolute paths are used as they are).
+    """
     if later_pixels.empty:
         return [float("nan")] * len(table)
     out = []
     for path in table["model_path"]:
-        model, meta = load_model(path)
+        model, meta = load_model(Path(model_root) / path)
         later, area = (model.predict_proba(px[meta["feature_names"]])[:, 1] for px in (later_pixels, area_pixels))
         out.append(prediction_rate_auc(later, area))
     return out
@@ -139,7 +153,7 @@ def prediction_rate_aucs(table: pd.DataFrame, later_pixels: pd.DataFrame, area_p
 
 def importance_rows(models: pd.DataFrame, table: pd.DataFrame, *, n_explain: int, seed: int,
                     plot_model: str | None = None, plot_path: str | Path | None = None,
-                    **shap_options: Any) -> list[dict]:
+                    model_root: str | Path = ".", **shap_options: Any) -> list[dict]:
     """Mean |SHAP| per factor of each saved model of one strategy, explained on that strategy's samples.
 
     ``shap_options`` go to ``explain.shap_values_for_plot`` (e.g. ``agnostic_method``). The summary plot of
@@ -147,7 +161,7 @@ def importance_rows(models: pd.DataFrame, table: pd.DataFrame, *, n_explain: int
     """
     rows = []
     for _, r in models.iterrows():
-        model, meta = load_model(r["model_path"])
+        model, meta = load_model(Path(model_root) / r["model_path"])
         X = table[meta["metadata"]["feature_names"]]
         sv = explain.shap_values_for_plot(model, X, n_explain=n_explain, random_state=seed, **shap_options)
         imp = sv.importance()
@@ -159,9 +173,10 @@ def importance_rows(models: pd.DataFrame, table: pd.DataFrame, *, n_explain: int
     return rows
 
 
-def ranking_stability(model_row: pd.Series, table: pd.DataFrame, *, n_bootstrap: int, seed: int) -> dict:
+def ranking_stability(model_row: pd.Series, table: pd.DataFrame, *, n_bootstrap: int, seed: int,
+                      model_root: str | Path = ".") -> dict:
     """Spearman and Kendall stability of the SHAP ranking of one tuned model refitted on bootstrap resamples."""
-    _, meta = load_model(model_row["model_path"])
+    _, meta = load_model(Path(model_root) / model_row["model_path"])
     est = make_model(model_row["model"], params=json.loads(model_row["best_params"]), random_state=seed,
                      categorical=meta["metadata"]["categorical"])
     st = explain.importance_stability(est, table[json.loads(model_row["features"])], table["label"].to_numpy(),

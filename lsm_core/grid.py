@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +90,22 @@ class AreaGrid:
     def windows(self, block: int = DEFAULT_BLOCK, halo: int = 0) -> Iterator[Block]:
         """Blocks covering the grid row-major; each read window is padded by ``halo`` pixels where possible."""
         yield from iter_blocks(self.height, self.width, block, halo)
+
+    def with_mask_under(self, root: str | Path) -> AreaGrid:
+        """The same grid with ``nodata_mask_path`` resolved against ``root`` (an absolute path stays as it is).
+
+        Stored grids keep the mask path relative to the data root, so a warehouse can be moved.
+        """
+        if self.nodata_mask_path is None:
+            return self
+        return replace(self, nodata_mask_path=str(Path(root) / self.nodata_mask_path))
+
+    def relative_to(self, root: str | Path) -> AreaGrid:
+        """The same grid with a mask path under ``root`` made relative to it (for storage)."""
+        mask = self.nodata_mask_path
+        if mask is None or not Path(mask).is_absolute() or not Path(mask).is_relative_to(root):
+            return self
+        return replace(self, nodata_mask_path=str(Path(mask).relative_to(root)))
 
     def to_json(self) -> str:
         return json.dumps(

@@ -297,6 +297,12 @@ class RasterFile:
         with _open(self.path) as src:
             return src.nodata
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """The dataset's GeoTIFF metadata (what wrote it, units, band statistics...)."""
+        with _open(self.path) as src:
+            return dict(src.tags())
+
     def read(self, window: Window | None = None, bands: Sequence[int] | None = None) -> np.ndarray:
         """Bands x rows x cols float32 with NaN nodata (all bands, or 1-based ``bands``)."""
         return read_raster(self.path, window, bands)

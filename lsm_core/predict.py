@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -128,8 +128,11 @@ def predict_in_memory(model: Any, stack_path: str | Path, out_path: str | Path |
 def predict_map(model: Any, stack_path: str | Path, out_path: str | Path, *,
                 feature_names: Sequence[str] | None = None, block: int = 512,
                 scheduler_address: str | None = None, n_workers: int | None = None,
-                max_in_flight: int | None = None) -> dict:
+                max_in_flight: int | None = None, tags: Mapping[str, str] | None = None) -> dict:
     """Write the susceptibility COG (band ``susceptibility``, float32 0..1, NaN nodata) window by window.
+
+    ``tags``: extra GeoTIFF metadata (e.g. which strategy and model drew the map), kept with the raster
+    so that whoever reads the map knows where it came from.
 
     ``scheduler_address``: None = a LocalCluster for this call (``n_workers`` processes, 1 thread
     each), ``"serial"`` = in process, else the address of a running Dask scheduler. At most
@@ -157,7 +160,7 @@ def predict_map(model: Any, stack_path: str | Path, out_path: str | Path, *,
             stats["min"], stats["max"] = min(stats["min"], float(ok.min())), max(stats["max"], float(ok.max()))
 
     with gdal_cache_max(WRITER_CACHE_BYTES), \
-            RasterWriter(out_path, grid, [BAND], block=block, tags=_tags(model, plan)) as writer:
+            RasterWriter(out_path, grid, [BAND], block=block, tags={**_tags(model, plan), **(tags or {})}) as writer:
         if scheduler_address == SERIAL:
             for window in windows:
                 write(writer, _predict_window(model, plan, window), window)

@@ -1,6 +1,7 @@
 """Samples, models, comparison and explanations (DESIGN 4, rows positive_samples .. shap_importance)."""
 
 import json
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -22,6 +23,7 @@ from lsm_core.stack import categorical_bands
 
 TABLE = {"partitions_def": area_period_partitions, "io_manager_key": "table_io_manager", "group_name": "learning"}
 STRATEGIES = ("random", "buffer", "insar_pu")
+PREDICTION_COLUMNS = ["test_y", "test_proba"]  # in the asset's table, not copied to the catalog
 
 
 class NegativeSamplingConfig(dg.Config):
@@ -158,7 +160,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
                    negative_samples: gpd.GeoDataFrame) -> pd.DataFrame:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     model_dir = paths.output_path("trained_models", area, period, "parquet").with_suffix("")
-    rows, folds, preds = [], [], []
+    rows, folds = [], []
     for strategy in config.strategies:
         table = _tables(positive_samples, negative_samples, strategy, config.max_samples_per_class, config.seed)
         res = experiment.run_strategy(table, strategy, factor_stack.names, categorical_bands(factor_stack.path),
@@ -169,12 +171,12 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
                                       tuning_params={"random_forest": {"n_estimators": config.forest_tuning_trees}})
         rows += res.rows
         folds += res.folds
-        preds += res.test_predictions
     table = pd.DataFrame(rows)
+    # relative to the data root, so that a warehouse can be moved or shared
+    table["model_path"] = [str(Path(p).relative_to(paths.root)) for p in table["model_path"]]
     write_table(model_dir / "spatial_cv_folds.parquet", pd.concat(folds, ignore_index=True))
-    write_table(model_dir / "test_predictions.parquet", pd.concat(preds, ignore_index=True))
     with lsm_catalog.connect() as con:
-        catalog.replace_partition_rows(con, "trained_models", table, area, period)
+        catalog.replace_partition_rows(con, "trained_models", table.drop(columns=PREDICTION_COLUMNS), area, period)
     best = experiment.select_model(table)
     context.add_output_metadata({"models": len(table), "map_model": f"{best['strategy']}/{best['model']}",
                                  "map_model_spatial_cv_auc": float(best["spatial_cv_auc"])})
@@ -194,11 +196,11 @@ def model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig
     later_px = (sampling.positive_samples(later, factor_stack, later["event_date"].max()) if len(later)
                 else area_px.iloc[:0])
     table = trained_models.copy()
-    table["prediction_rate_auc"] = experiment.prediction_rate_aucs(table, later_px, area_px)
+    table["prediction_rate_auc"] = experiment.prediction_rate_aucs(table, later_px, area_px, model_root=paths.root)
     table["later_events"] = len(later)
-    model_dir = paths.output_path("trained_models", area, period, "parquet").with_suffix("")
-    plot = plot_roc_curves(pd.read_parquet(model_dir / "test_predictions.parquet"),
+    plot = plot_roc_curves(experiment.test_predictions(trained_models),
                            paths.output_path("model_comparison", area, period, "png"))
+    table = table.drop(columns=PREDICTION_COLUMNS)
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "model_comparison", table, area, period)
     cols = ["strategy", "model", "test_auc", "test_oa", "test_kappa", "spatial_cv_auc", "prediction_rate_auc"]
@@ -229,10 +231,11 @@ def shap_importance(context: dg.AssetExecutionContext, config: ShapConfig, paths
         rows += experiment.importance_rows(group[group["model"].isin(config.models)], table,
                                            n_explain=config.n_explain, seed=config.seed, plot_model=best["model"],
                                            plot_path=plot, agnostic_method=config.agnostic_method,
+                                           model_root=paths.root,
                                            agnostic_explain=config.agnostic_rows)
         for _, r in group[group["model"] == config.stability_model].iterrows():
             stability[strategy] = experiment.ranking_stability(r, table, n_bootstrap=config.n_bootstrap,
-                                                               seed=config.seed)
+                                                               seed=config.seed, model_root=paths.root)
     out = pd.DataFrame(rows)
     out["rank_stability_spearman"] = out["strategy"].map(lambda s: stability.get(s, {}).get("spearman", np.nan))
     with lsm_catalog.connect() as con:

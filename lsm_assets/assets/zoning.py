@@ -14,7 +14,7 @@ from lsm_assets.resources import DuckDBCatalog, LsmPaths
 from lsm_core import catalog, contingency, evaluation, predict, prone, threshold
 from lsm_core.area import period_bounds
 from lsm_core.experiment import select_model
-from lsm_core.io import RasterFile, write_table, write_text
+from lsm_core.io import RasterFile, write_table
 from lsm_core.models import load_model
 from lsm_core.plots import plot_evaluation_history, plot_map_preview
 
@@ -48,22 +48,19 @@ class ProneConfig(dg.Config):
     min_area_m2: float = Field(prone.DEFAULT_MIN_AREA_M2, description="Clusters smaller than this are removed, m2.")
 
 
-def _sidecar(path) -> dict:
-    return json.loads(path.with_suffix(".json").read_text())
-
-
 @dg.asset(description="Landslide probability (0..1) of every valid pixel from the selected model, mapped window by "
           "window on Dask.", **COG)
 def susceptibility_map(context: dg.AssetExecutionContext, config: SusceptibilityConfig, paths: LsmPaths,
                        trained_models: pd.DataFrame, factor_stack: RasterFile) -> RasterFile:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     row = select_model(trained_models, config.model)
-    model, meta = load_model(row["model_path"])
+    model, meta = load_model(paths.root / row["model_path"])
     out = paths.output_path("susceptibility_map", area, period, "tif")
+    # which strategy and model drew the map travels in the map's own tags (js_threshold reads them)
     info = predict.predict_map(model, factor_stack.path, out, feature_names=meta["feature_names"], block=config.block,
-                               scheduler_address=config.scheduler_address)
-    write_text(out.with_suffix(".json"), json.dumps({"model": row["model"], "strategy": row["strategy"],
-                                                     "model_path": row["model_path"]}))
+                               scheduler_address=config.scheduler_address,
+                               tags={"strategy": row["strategy"], "model_name": row["model"],
+                                     "model_path": row["model_path"]})
     context.add_output_metadata({"model": f"{row['strategy']}/{row['model']}", "valid_pixels": info["valid_pixels"],
                                  "mean_probability": info["mean_probability"], "seconds": info["seconds"],
                                  "scheduler": str(info["scheduler"])})
@@ -77,7 +74,8 @@ def js_threshold(context: dg.AssetExecutionContext, config: ThresholdConfig, pat
                  positive_samples: gpd.GeoDataFrame, shap_importance: pd.DataFrame) -> pd.DataFrame:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     names = config.factors or factor_stack.names
-    used = _sidecar(susceptibility_map.path)
+    tags = susceptibility_map.tags
+    used = {"strategy": tags["strategy"], "model": tags["model_name"]}
     imp = shap_importance[(shap_importance["model"] == used["model"]) &
                           (shap_importance["strategy"] == used["strategy"])].set_index("factor")["mean_abs_shap"]
     weights = threshold.weights_from(config.weighting, len(names),

@@ -256,3 +256,31 @@ def test_lsm_report_and_status_read_the_catalog(materialized):
     assert all(s["reason"] for s in st["stale"])
     human = runner.invoke(main, ["--data-root", str(data), "status"])
     assert human.exit_code == 0 and "bad_drop: timeseries.tif: 0 bytes" in human.output
+
+
+@pytest.mark.integration
+def test_a_moved_data_root_still_loads(materialized, monkeypatch):
+    from pathlib import Path
+
+    from lsm_assets.resources import default_data_root
+
+    data, instance, reg, _ = materialized
+    area, period = reg.pairs[0]
+    moved = data.with_name(data.name + "_moved")
+    data.rename(moved)  # the old root is gone: any absolute path into it would fail
+    try:
+        monkeypatch.setenv("LSM_DATA_ROOT", str(moved))
+        downstream = ["model_comparison", "shap_importance", "susceptibility_map", "js_threshold", "prone_areas",
+                      "prone_area_evaluation", "deformation_susceptibility_contingency"]
+        result = dg.materialize(defs.assets, selection=downstream, partition_key=str(area_period_key(area, period)),
+                                instance=instance, resources=resources_for(default_data_root()),
+                                run_config={"ops": {k: v for k, v in RUN_CONFIG["ops"].items() if k in downstream}},
+                                raise_on_error=False)
+        assert result.success, [e.event_specific_data for e in result.all_events if e.event_type_value ==
+                                "STEP_FAILURE"]
+        with catalog.connect(moved / "warehouse" / "lsm.duckdb", read_only=True) as con:
+            stored = [p for (p,) in con.execute("SELECT model_path FROM trained_models").fetchall()]
+        assert stored and not any(Path(p).is_absolute() for p in stored)
+        assert str(data) not in (moved / "warehouse" / "study_area_grid" / f"{area}.json").read_text()
+    finally:
+        moved.rename(data)
