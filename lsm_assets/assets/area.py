@@ -42,6 +42,7 @@ def landslide_inventory(context: dg.AssetExecutionContext, paths: LsmPaths, lsm_
         context.log.warning(f"{source}: {changes.summary()}")
     context.add_output_metadata({"events": len(all_events), "added": len(changes.added),
                                  "corrected": len(changes.corrected), "revisions": state["n_revisions"],
+                                 "events_with_corrections": int((all_events["revision"] > 1).sum()),
                                  "first_event": str(state["latest_event_date"] and all_events["event_date"].min()),
                                  "latest_event": str(state["latest_event_date"]),
                                  "latest_ingest": str(state["latest_ingest"])})

@@ -133,6 +133,8 @@ def test_inventory_sensor_revises_events_then_requests_the_evaluations(world):
     run = dg.materialize(defs.assets, selection=["landslide_inventory"], partition_key="karst", instance=instance,
                          resources=resources_for(data), tags={**req.tags, "dagster/run_key": req.run_key})
     assert run.success
+    meta = run.asset_materializations_for_node("landslide_inventory")[0].metadata
+    assert meta["events_with_corrections"].value == 1 and meta["events"].value == len(events)
     evaluate = _tick(sensors.inventory_update_sensor, instance, data, waiting.cursor)
     (ev,) = evaluate.run_requests
     assert ev.partition_key == KEY_1 and _names(ev) == set(EVALUATION_ASSETS)
