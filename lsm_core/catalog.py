@@ -301,9 +301,12 @@ def event_revisions(con: duckdb.DuckDBPyConnection, area: str, event_id: str | N
 def inventory_state(con: duckdb.DuckDBPyConnection, area: str) -> dict:
     """The inventory state an evaluation used: event count, latest event date, latest ingest time,
     and how many revisions exist (a correction raises it without adding events)."""
-    n, last_event, last_ingest = con.execute(
-        "SELECT count(*), max(event_date), max(ingested_at) FROM landslide_events WHERE area = ?", [area]).fetchone()
-    n_rev = con.execute("SELECT count(*) FROM landslide_event_revisions WHERE area = ?", [area]).fetchone()[0]
+    row = con.execute("SELECT count(*), max(event_date), max(ingested_at) FROM landslide_events WHERE area = ?",
+                      [area]).fetchone()
+    rev = con.execute("SELECT count(*) FROM landslide_event_revisions WHERE area = ?", [area]).fetchone()
+    assert row is not None and rev is not None  # aggregates always return one row
+    n, last_event, last_ingest = row
+    n_rev = rev[0]
     return {"n_events": int(n), "latest_event_date": last_event, "latest_ingest": last_ingest,
             "n_revisions": int(n_rev)}
 

@@ -107,10 +107,14 @@ def load_delivery(folder: str | Path) -> Delivery:
     if outside:
         raise DeliveryError(f"{len(outside)} dates lie outside the period {start} .. {end}: {outside[:5]}", path)
     ref = raw.get("reference_point")
+    if ref is not None and len(ref) != 2:
+        raise DeliveryError(f"reference_point must be [x, y], got {ref!r}", path)
     coh = folder / "coherence.tif"
-    return Delivery(folder, str(raw["area"]), kind, found[kind], unit, start, end, dates,
+    data_path = found[kind]
+    assert data_path is not None  # kind was picked among the files found
+    return Delivery(folder, str(raw["area"]), kind, data_path, unit, start, end, dates,
                     _opt_float(raw.get("heading_deg")), _opt_float(raw.get("incidence_deg")),
-                    tuple(float(v) for v in ref) if ref is not None else None, coh if coh.exists() else None)
+                    (float(ref[0]), float(ref[1])) if ref is not None else None, coh if coh.exists() else None)
 
 
 def check_delivery_data(d: Delivery, grid: AreaGrid) -> None:

@@ -69,7 +69,9 @@ def intake_inventories(data_root: str | Path, grids: Mapping[str, AreaGrid], cat
     broken_areas = broken_areas or {}
     data_root = Path(data_root)
     now = time.time() if now is None else now
-    accepted, rejected, held = [], [], []
+    accepted: list[InventoryRecord] = []
+    rejected: list[tuple[Path, str]] = []
+    held: list[tuple[Path, str]] = []
     for path in sorted((data_root / "incoming" / "inventory").glob("*/*")):
         if not path.is_file() or path.name.startswith(".") or _is_sidecar(path):
             continue
@@ -79,7 +81,10 @@ def intake_inventories(data_root: str | Path, grids: Mapping[str, AreaGrid], cat
                          or f"changed {age:.0f} s ago; waiting until unchanged for {settle_s:.0f} s"))
             continue
         outcome = intake_inventory_file(path, path.parent.name, data_root, grids, catalog_path, today=today)
-        (accepted if isinstance(outcome, InventoryRecord) else rejected).append(outcome)
+        if isinstance(outcome, InventoryRecord):
+            accepted.append(outcome)
+        else:
+            rejected.append(outcome)
     return InventoryIntakeResult(tuple(accepted), tuple(rejected), tuple(held))
 
 

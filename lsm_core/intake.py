@@ -172,12 +172,13 @@ def intake_delivery(folder: str | Path, area: str, data_root: str | Path, grids:
         return _place(folder, data_root / "quarantine" / "insar" / area, copy, reason=str(exc)), str(exc)
     earlier = [v for v in delivery_versions(data_root, area) if v.delivery.period == d.period]
     previous = earlier[-1] if earlier else None
-    record = {"version": (previous.version + 1) if previous else 1,
-              "accepted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "received_as": folder.name, "area": area, "period": d.period,
-              "replaces": previous.delivery.folder.name if previous else None}
+    version = (previous.version + 1) if previous else 1
+    accepted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    replaces = previous.delivery.folder.name if previous else None
+    record = {"version": version, "accepted_at": accepted_at, "received_as": folder.name, "area": area,
+              "period": d.period, "replaces": replaces}
     target = _place(folder, data_root / "archive" / "insar" / area, copy, record=record)
-    return ArchivedDelivery(load_delivery(target), record["version"], record["accepted_at"], record["replaces"])
+    return ArchivedDelivery(load_delivery(target), version, accepted_at, replaces)
 
 
 def _read_record(folder: Path) -> dict:
