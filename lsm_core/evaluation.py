@@ -27,11 +27,11 @@ from shapely import STRtree, points
 from lsm_core.errors import GridMismatchError, LsmError
 from lsm_core.grid import DEFAULT_BLOCK
 from lsm_core.io import grid_of, read_raster, read_vector
-from lsm_core.prone import raster_natural_breaks
+from lsm_core.prone import DEFAULT_MIN_AREA_M2, prone_areas, raster_natural_breaks
 
 __all__ = ["NO_LATER_EVENTS", "NO_POSITIVES", "NO_SCORED_EVENTS", "STATUS_OK", "comparison_thresholds",
-           "evaluation_row", "initiation_points", "mask_summary", "prediction_rate_curve", "prone_occurrence",
-           "training_accuracy", "values_at"]
+           "evaluate_thresholds", "evaluation_row", "initiation_points", "mask_summary", "prediction_rate_curve",
+           "prone_occurrence", "training_accuracy", "values_at"]
 
 STATUS_OK = "ok"
 NO_LATER_EVENTS = "undefined: no events after the period end"
@@ -213,3 +213,29 @@ def evaluation_row(threshold_name: str, threshold: float, *, training: Mapping, 
     for key, value in (inventory or {}).items():
         row[f"inventory_{key}"] = value
     return row
+
+
+def evaluate_thresholds(probability_path: str | Path, adaptive_threshold: float, adaptive_prone_path: str | Path,
+                        positive_rows: ArrayLike, positive_cols: ArrayLike, later_events: gpd.GeoDataFrame, *,
+                        comparison_dir: str | Path, stem: str, prediction_rate: Mapping | None = None,
+                        inventory: Mapping | None = None, opening_radius_px: int = 1, closing_radius_px: int = 1,
+                        min_area_m2: float = DEFAULT_MIN_AREA_M2) -> list[dict]:
+    """History rows (``evaluation_row``) for the adaptive threshold and every comparison threshold.
+
+    The adaptive threshold is scored on its own prone layer; each comparison threshold (50 %, natural
+    breaks) gets a prone layer drawn with the same morphology (opening / closing radius in pixels,
+    minimum cluster area in m2) into ``comparison_dir`` as ``<stem>__<name>.tif`` (+ .gpkg), so all are
+    compared alike.
+    """
+    rows = []
+    for name, t in comparison_thresholds(probability_path, adaptive_threshold).items():
+        mask = Path(adaptive_prone_path)
+        if name != "adaptive_js":
+            mask = Path(comparison_dir) / f"{stem}__{name}.tif"
+            prone_areas(probability_path, t, mask, mask.with_suffix(".gpkg"), opening_radius_px=opening_radius_px,
+                        closing_radius_px=closing_radius_px, min_area_m2=min_area_m2)
+        rows.append(evaluation_row(name, t, training=training_accuracy(mask, positive_rows, positive_cols),
+                                   occurrence=prone_occurrence(mask, later_events),
+                                   prone_share=mask_summary(mask)["prone_share"], prediction_rate=prediction_rate,
+                                   inventory=inventory))
+    return rows

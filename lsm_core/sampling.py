@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 import geopandas as gpd
 import numpy as np
@@ -35,7 +35,7 @@ from lsm_core.inventory import events_before
 from lsm_core.io import RasterFile
 from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
 
-__all__ = ["META_COLUMNS", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PixelSample", "buffer_negatives",
+__all__ = ["META_COLUMNS", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PixelSample", "buffer_negatives", "draw_negatives",
            "extract_factors", "insar_pu_negatives", "n_negatives", "positive_samples", "random_negatives", "sample_pixels"]
 
 META_COLUMNS = ["row", "col", "x", "y", "label", "landslide_id", "strategy", "pu_score"]
@@ -422,3 +422,24 @@ def subsample_per_class(table: pd.DataFrame, n_per_class: int | None, *, seed: i
         idx = rows.index.to_numpy()
         keep.append(idx if len(idx) <= n_per_class else np.sort(rng.choice(idx, n_per_class, replace=False)))
     return table.loc[np.sort(np.concatenate(keep))]
+
+
+def draw_negatives(strategy: NegativeStrategy, stack: RasterFile, known: gpd.GeoDataFrame, positives: pd.DataFrame,
+                   n: int, *, seed: int, buffer_m: float = 500.0, buffer_max_slope_deg: float | None = None,
+                   buffer_max_abs_velocity_mm_yr: float | None = None, threshold_mm_yr: float = 5.0,
+                   pu_exclude: Sequence[str] = (), **pu_options: Any) -> tuple[pd.DataFrame, dict | None]:
+    """``n`` negatives of one strategy and its diagnostics (InSAR-PU only, else None).
+
+    ``known``: the landslides known at the period end (random and buffer stay outside them);
+    ``positives``: the positive pixel table (InSAR-PU's P set); ``pu_exclude``: stack bands left out
+    of the P-vs-U classifier; ``pu_options`` go to ``insar_pu_negatives`` (n_estimators, max_pool, ...).
+    """
+    if strategy == "random":
+        return random_negatives(stack, known, n, seed=seed), None
+    if strategy == "buffer":
+        return buffer_negatives(stack, known, n, buffer_m=buffer_m, max_slope_deg=buffer_max_slope_deg,
+                                max_abs_velocity_mm_yr=buffer_max_abs_velocity_mm_yr, seed=seed), None
+    if strategy == "insar_pu":
+        return insar_pu_negatives(stack, positives, n, threshold_mm_yr=threshold_mm_yr, seed=seed,
+                                  features=[b for b in stack.names if b not in pu_exclude], **pu_options)
+    raise ConfigError(f"unknown negative strategy {strategy!r} (expected one of {list(NEGATIVE_STRATEGIES)})")

@@ -26,7 +26,7 @@ from scipy.special import rel_entr
 from lsm_core.errors import ConfigError, GridMismatchError, LsmError, SamplingError
 
 __all__ = ["Categorical", "FactorBins", "JSCurve", "JSHistogramAccumulator", "LN2", "js_divergence",
-           "js_threshold_curve", "js_threshold_for_rasters", "plot_js_curve", "weights_from",
+           "factor_weights", "js_threshold_curve", "js_threshold_for_rasters", "plot_js_curve", "weights_from",
            "WeightScheme", "WEIGHT_SCHEMES"]
 
 LN2 = math.log(2.0)
@@ -75,6 +75,24 @@ def weights_from(scheme: WeightScheme, n_factors: int, *, importances: ArrayLike
         q = n_factors - ranks + 1.0
         return q / q.sum()
     raise ConfigError(f"unknown weights scheme {scheme!r}; use one of {list(WEIGHT_SCHEMES)}")
+
+
+def factor_weights(scheme: WeightScheme, factors: Sequence[str], *,
+                   importance: Mapping[str, float] | None = None,
+                   expert_ranking: Sequence[str] = ()) -> np.ndarray:
+    """``weights_from`` by factor name: ``importance`` maps factor -> mean |SHAP| (missing factors weigh 0);
+    ``expert_ranking`` lists the factors from most to least important (every factor exactly once)."""
+    if scheme == "importance":
+        if importance is None:
+            raise ConfigError("weights scheme 'importance' needs the factors' importances")
+        return weights_from(scheme, len(factors), importances=[float(importance.get(f, 0.0)) for f in factors])
+    if scheme == "expert":
+        missing = [f for f in factors if f not in expert_ranking]
+        if missing or len(set(expert_ranking)) != len(expert_ranking):
+            raise ConfigError(f"expert_ranking must list every factor once; missing {missing}, "
+                              f"got {list(expert_ranking)}")
+        return weights_from(scheme, len(factors), expert_ranks=[list(expert_ranking).index(f) + 1 for f in factors])
+    return weights_from(scheme, len(factors))
 
 
 def _normalise_weights(weights: ArrayLike, n_factors: int) -> np.ndarray:

@@ -19,16 +19,17 @@ from lsm_core.inventory import events_after, events_before
 from lsm_core.io import RasterFile, write_table
 from lsm_core.models import MODEL_NAMES
 from lsm_core.plots import plot_roc_curves
+from lsm_core.sampling import NEGATIVE_STRATEGIES
 from lsm_core.stack import categorical_bands
 
 TABLE = {"partitions_def": area_period_partitions, "io_manager_key": "table_io_manager", "group_name": "learning"}
-STRATEGIES = ("random", "buffer", "insar_pu")
+STRATEGIES = NEGATIVE_STRATEGIES
 PREDICTION_COLUMNS = ["test_y", "test_proba"]  # in the asset's table, not copied to the catalog
 
 
 class NegativeSamplingConfig(dg.Config):
-    strategies: list[str] = Field(list(STRATEGIES), description="Negative strategies to draw: random, buffer, "
-                                  "insar_pu (DESIGN 6).")
+    strategies: list[str] = Field(list(STRATEGIES), description="Negative strategies to draw: "
+                                  "random, buffer, insar_pu (DESIGN 6).")
     ratio: float | None = Field(None, description="Negatives per positive (1.0 = 1:1; default: the area's "
                                 "sampling_ratio).")
     buffer_m: float | None = Field(None, description="Buffer strategy: minimum distance from any known landslide, "
@@ -81,25 +82,17 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
     n = sampling.n_negatives(len(positive_samples), config.ratio if config.ratio is not None else params["sampling_ratio"])
     sets, meta = [], {}
     for strategy in config.strategies:
-        if strategy == "random":
-            df = sampling.random_negatives(factor_stack, known, n, seed=config.seed)
-        elif strategy == "buffer":
-            buffer_m = params["buffer_m"] if config.buffer_m is None else config.buffer_m  # 0 m is a valid choice
-            df = sampling.buffer_negatives(factor_stack, known, n, buffer_m=buffer_m,
-                                           max_slope_deg=config.buffer_max_slope_deg,
-                                           max_abs_velocity_mm_yr=config.buffer_max_abs_velocity_mm_yr,
-                                           seed=config.seed)
-        elif strategy == "insar_pu":
-            threshold = config.deformation_threshold_mm_yr or params["deformation_threshold_mm_yr"]
-            df, diag = sampling.insar_pu_negatives(
-                factor_stack, pd.DataFrame(positive_samples.drop(columns="geometry")), n,
-                threshold_mm_yr=threshold, n_estimators=config.bags, max_pool=config.max_pool,
-                features=[n for n in factor_stack.names if n not in config.pu_exclude],
-                quantile=config.quantile, max_positives=config.max_positives, seed=config.seed)
+        df, diag = sampling.draw_negatives(
+            strategy, factor_stack, known, pd.DataFrame(positive_samples.drop(columns="geometry")), n,
+            seed=config.seed, buffer_m=params["buffer_m"] if config.buffer_m is None else config.buffer_m,
+            buffer_max_slope_deg=config.buffer_max_slope_deg,
+            buffer_max_abs_velocity_mm_yr=config.buffer_max_abs_velocity_mm_yr,
+            threshold_mm_yr=config.deformation_threshold_mm_yr or params["deformation_threshold_mm_yr"],
+            pu_exclude=config.pu_exclude, n_estimators=config.bags, max_pool=config.max_pool,
+            quantile=config.quantile, max_positives=config.max_positives)
+        if diag is not None:
             meta["pu_diagnostics"] = dg.MetadataValue.json(json.loads(json.dumps(diag, default=float)))
             meta["pu_pool_size"] = int(diag["pool_size"])
-        else:
-            raise dg.Failure(f"unknown negative strategy {strategy!r} (expected one of {list(STRATEGIES)})")
         meta[f"n_{strategy}"] = len(df)
         sets.append(df)
     context.add_output_metadata(meta)

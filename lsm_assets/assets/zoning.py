@@ -17,6 +17,7 @@ from lsm_core.experiment import select_model
 from lsm_core.io import RasterFile, write_table
 from lsm_core.models import load_model
 from lsm_core.plots import plot_evaluation_history, plot_map_preview
+from lsm_core.threshold import WeightScheme
 
 COG = {"partitions_def": area_period_partitions, "io_manager_key": "cog_io_manager", "group_name": "zoning",
        "kinds": {"cog"}}
@@ -34,8 +35,8 @@ class SusceptibilityConfig(dg.Config):
 
 
 class ThresholdConfig(dg.Config):
-    weighting: str = Field("equal", description="Factor weights: equal, importance (mean |SHAP| of the mapped "
-                           "model) or expert (expert_ranking).")
+    weighting: WeightScheme = Field("equal", description="Factor weights: equal, importance (mean |SHAP| of the "
+                                    "mapped model) or expert (expert_ranking).")
     expert_ranking: list[str] = Field([], description="Factors from most to least important (weighting=expert).")
     factors: list[str] = Field([], description="Factors compared by JS (default: every band of the stack).")
     n_bins: int = Field(32, description="Equal-width bins of continuous factors.")
@@ -78,11 +79,8 @@ def js_threshold(context: dg.AssetExecutionContext, config: ThresholdConfig, pat
     used = {"strategy": tags["strategy"], "model": tags["model_name"]}
     imp = shap_importance[(shap_importance["model"] == used["model"]) &
                           (shap_importance["strategy"] == used["strategy"])].set_index("factor")["mean_abs_shap"]
-    weights = threshold.weights_from(config.weighting, len(names),
-                                     importances=imp.reindex(names).fillna(0).to_numpy()
-                                     if config.weighting == "importance" else None,
-                                     expert_ranks=[config.expert_ranking.index(n) + 1 for n in names]
-                                     if config.weighting == "expert" else None)
+    weights = threshold.factor_weights(config.weighting, names, importance=imp.to_dict(),
+                                       expert_ranking=config.expert_ranking)
     steps = np.arange(config.step_pct, 100.0, config.step_pct)
     curve = threshold.js_threshold_for_rasters(susceptibility_map.path, factor_stack.path,
                                                positive_samples[names].to_numpy(), factor_names=names,
@@ -143,18 +141,12 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     curve_path = write_table(paths.output_path("prone_area_evaluation", area, period, "parquet").with_name(
         f"{period}__prediction_rate.parquet"), pd.DataFrame({"area_share": rate["area_share"],
                                                             "event_share": rate["event_share"]}))
-    rows = []
-    for name, t in evaluation.comparison_thresholds(susceptibility_map.path, _t_star(js_threshold)).items():
-        mask = prone_areas.path
-        if name != "adaptive_js":  # the comparison thresholds get their own prone layers beside the evaluation
-            mask = paths.output_path("prone_area_evaluation", area, period, "tif").with_name(f"{period}__{name}.tif")
-            prone.prone_areas(susceptibility_map.path, t, mask, mask.with_suffix(".gpkg"),
-                              opening_radius_px=config.opening_radius_px, closing_radius_px=config.closing_radius_px,
-                              min_area_m2=config.min_area_m2)
-        rows.append(evaluation.evaluation_row(
-            name, t, training=evaluation.training_accuracy(mask, positive_samples["row"], positive_samples["col"]),
-            occurrence=evaluation.prone_occurrence(mask, later),
-            prone_share=evaluation.mask_summary(mask)["prone_share"], prediction_rate=rate, inventory=state))
+    rows = evaluation.evaluate_thresholds(
+        susceptibility_map.path, _t_star(js_threshold), prone_areas.path, positive_samples["row"],
+        positive_samples["col"], later, comparison_dir=paths.output_path("prone_area_evaluation", area, period,
+                                                                         "tif").parent,
+        stem=period, prediction_rate=rate, inventory=state, opening_radius_px=config.opening_radius_px,
+        closing_radius_px=config.closing_radius_px, min_area_m2=config.min_area_m2)
     table = pd.DataFrame(rows).assign(area=area, period=period, evaluated_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     with lsm_catalog.connect() as con:
         catalog.append_rows(con, "prone_area_evaluation", table)

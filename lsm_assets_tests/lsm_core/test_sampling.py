@@ -284,3 +284,13 @@ def test_subsample_per_class_caps_each_label_and_is_seeded():
     assert (s["label"] == 1).sum() == 50 and (s["label"] == 0).sum() == 100
     assert s.equals(subsample_per_class(t, 100, seed=3)) and not s.equals(subsample_per_class(t, 100, seed=4))
     assert subsample_per_class(t, None, seed=0) is t
+
+
+def test_draw_negatives_refuses_an_unknown_strategy(tmp_path):
+    import pytest
+
+    from lsm_core.errors import ConfigError
+    from lsm_core.sampling import draw_negatives
+
+    with pytest.raises(ConfigError, match="unknown negative strategy 'nearest'"):
+        draw_negatives("nearest", None, None, None, 10, seed=0)  # type: ignore[arg-type]

@@ -382,3 +382,19 @@ def test_raster_driver_equals_the_in_memory_curve(tmp_path):
     ref = js_threshold_curve(RasterFile(p.path).read()[0], stack, pos, categorical=[2], factor_names=names)
     np.testing.assert_allclose(fast.d, ref.d, atol=1e-12, equal_nan=True)
     assert fast.t_star_pct == ref.t_star_pct
+
+
+def test_factor_weights_by_name():
+    import pytest
+
+    from lsm_core.errors import ConfigError
+    from lsm_core.threshold import factor_weights
+
+    names = ["slope", "ndvi", "velocity"]
+    np.testing.assert_allclose(factor_weights("equal", names), [1 / 3] * 3)
+    np.testing.assert_allclose(factor_weights("importance", names, importance={"slope": 3.0, "ndvi": 1.0}),
+                               [0.75, 0.25, 0.0])
+    np.testing.assert_allclose(factor_weights("expert", names, expert_ranking=["velocity", "slope", "ndvi"]),
+                               [2 / 6, 1 / 6, 3 / 6])
+    with pytest.raises(ConfigError, match="missing \\['ndvi'\\]"):
+        factor_weights("expert", names, expert_ranking=["velocity", "slope"])
