@@ -208,9 +208,12 @@ def _cv_rows(name: str, table: SampleTable, scheme: CVScheme, strategy: str, *, 
              inner_splits: int, threshold_mm_yr: float, pu_bags: int, seed: int) -> list[dict[str, Any]]:
     """One row per outer fold: the AUC of the tuned model on the fold's landslides vs its absences."""
     rows = []
+    velocity = table.deformation
+    if strategy == "insar_pu" and velocity is None:
+        raise ConfigError(f"the InSAR-PU strategy needs a deformation column: {NO_DEFORMATION}")
     for i, (train, test) in enumerate(_outer_splits(scheme, table, n_splits, n_repeats, seed)):
-        if strategy == "insar_pu":
-            train = train[insar_pu_negatives(table.X.iloc[train], table.y[train], table.deformation[train],
+        if velocity is not None and strategy == "insar_pu":
+            train = train[insar_pu_negatives(table.X.iloc[train], table.y[train], velocity[train],
                                              threshold_mm_yr=threshold_mm_yr, n_bags=pu_bags, random_state=seed + i)]
         auc = float("nan")
         if len(np.unique(table.y[test])) == 2:
@@ -335,7 +338,7 @@ def _evaluate_table(table: SampleTable, models: Sequence[str], n_splits: int, n_
                     external: SampleTable | None, split: dt.date | None, deformation_threshold_mm_yr: float,
                     pu_bags: int, weights: WeightScheme, schemes: Sequence[CVScheme],
                     random_state: int) -> TableEvaluation:
-    kw = {"n_splits": n_splits, "n_repeats": n_repeats, "inner_splits": inner_splits,
+    kw: dict[str, Any] = {"n_splits": n_splits, "n_repeats": n_repeats, "inner_splits": inner_splits,
           "threshold_mm_yr": deformation_threshold_mm_yr, "pu_bags": pu_bags, "seed": random_state}
     folds: list[dict[str, Any]] = []
     results = {}
