@@ -36,6 +36,7 @@ class SampleTable:
     dates: np.ndarray | None = None  # datetime64[D] per row, or None when the table has no dates
     deformation: np.ndarray | None = None  # velocity per row (mm/yr); NaN = no InSAR coverage
     n_dropped: int = 0  # rows left out because a factor, coordinate or date was missing
+    deformation_column: str | None = None  # name of the velocity column (also a factor when listed in X)
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -155,4 +156,4 @@ def load_sample_table(path: str | Path, *, label: str, coords: str | Sequence[st
     table = table.subset(keep) if not keep.all() else table
     if len(np.unique(table.y)) < 2:
         raise InputFileError(f"label column {label!r}: the complete rows hold a single class", path)
-    return replace(table, n_dropped=int((~keep).sum()))
+    return replace(table, n_dropped=int((~keep).sum()), deformation_column=deformation)

@@ -181,7 +181,8 @@ def insar_pu_negatives(X: pd.DataFrame, y: np.ndarray, velocity: np.ndarray, *, 
 
     Pool U = absences (y == 0) with a known velocity and |v| < ``threshold_mm_yr`` (mm/yr). Bags of
     |P| pool rows against the positives score U out of bag; as many negatives as positives (or the
-    whole low-scoring ``quantile`` of U, if smaller) are drawn from the lowest-scoring part.
+    whole low-scoring ``quantile`` of U, if smaller) are drawn from the lowest-scoring part. Pass X
+    without the velocity column: it already defines the pool (as ``pu_exclude`` in the pipeline).
     """
     pos = np.flatnonzero(y == 1)
     pool = np.flatnonzero((y == 0) & np.isfinite(velocity) & (np.abs(velocity) < threshold_mm_yr))
@@ -213,7 +214,8 @@ def _cv_rows(name: str, table: SampleTable, scheme: CVScheme, strategy: str, *, 
         raise ConfigError(f"the InSAR-PU strategy needs a deformation column: {NO_DEFORMATION}")
     for i, (train, test) in enumerate(_outer_splits(scheme, table, n_splits, n_repeats, seed)):
         if velocity is not None and strategy == "insar_pu":
-            train = train[insar_pu_negatives(table.X.iloc[train], table.y[train], velocity[train],
+            pu_X = table.X.drop(columns=[c for c in [table.deformation_column] if c in table.X.columns])
+            train = train[insar_pu_negatives(pu_X.iloc[train], table.y[train], velocity[train],
                                              threshold_mm_yr=threshold_mm_yr, n_bags=pu_bags, random_state=seed + i)]
         auc = float("nan")
         if len(np.unique(table.y[test])) == 2:

@@ -171,3 +171,19 @@ def test_bad_split_date_and_unknown_model_are_config_errors(csv):
     assert out.exit_code == 2 and "split date must be YYYY-MM-DD, got '2018-13-01'" in out.output
     out = runner.invoke(main, [*base, "--models", "xgboost"])
     assert out.exit_code == 2 and "unknown models ['xgboost']" in out.output
+
+
+def test_the_velocity_factor_is_left_out_of_the_pu_classifier(csv, monkeypatch):
+    """The velocity defines the pool; given to the P-vs-U classifier too, it would only relearn the pool's rule."""
+    table = load_sample_table(csv, label="slide", coords="X,Y", factors=["slope", "soil", "v"], deformation="v")
+    seen = []
+    real = tm.insar_pu_negatives
+
+    def spy(X, *args, **kw):
+        seen.append(list(X.columns))
+        return real(X, *args, **kw)
+
+    monkeypatch.setattr(tm, "insar_pu_negatives", spy)
+    tm._cv_rows("logistic_regression", table, "spatial", "insar_pu", n_splits=3, n_repeats=1, inner_splits=2,
+                threshold_mm_yr=5.0, pu_bags=5, seed=0)
+    assert seen == [["slope", "soil"]] * 3
