@@ -14,26 +14,28 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 import pyarrow.parquet as pq
-from pydantic import Field
 
 from lsm_assets.partitions import area_of, period_of
-from lsm_assets.resources import LsmPaths, default_data_root
+from lsm_assets.resources import LsmPaths
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterArray, RasterFile, write_table, write_text, write_vector
 
 
 class _WarehouseIOManager(dg.ConfigurableIOManager):
-    """Shared path logic: one file per asset partition under the warehouse."""
+    """Shared path logic: one file per asset partition under the warehouse of ``paths``."""
 
-    data_root: str = Field(default_factory=default_data_root, description="Root of the data folder.")
+    paths: LsmPaths
+
+    @property
+    def data_root(self) -> Path:
+        return self.paths.root
 
     @property
     def extension(self) -> str:
         raise NotImplementedError
 
     def path_for(self, asset: str, partition_key: Any) -> Path:
-        return LsmPaths(data_root=self.data_root).output_path(asset, area_of(partition_key), period_of(partition_key),
-                                                              self.extension)
+        return self.paths.output_path(asset, area_of(partition_key), period_of(partition_key), self.extension)
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
         asset = context.asset_key.path[-1]

@@ -36,17 +36,14 @@ THOROUGH_CONFIG = {"ops": {
 PRESETS = {"default": None, "thorough": THOROUGH_CONFIG}
 
 
-def resources_for(data_root: str | Path) -> dict:
-    """The Definitions' resources, pointed at ``data_root``."""
+def resources_for(data_root: str | Path | dg.EnvVar) -> dict:
+    """The Definitions' resources, all on one ``paths`` resource pointed at ``data_root`` (a path or an EnvVar)."""
     from lsm_assets.io_managers import CogIOManager, GridIOManager, TableIOManager
     from lsm_assets.resources import DuckDBCatalog, LsmPaths
 
-    root = str(data_root)
-    return {"paths": LsmPaths(data_root=root),
-            "lsm_catalog": DuckDBCatalog(path=str(Path(root) / "warehouse" / "lsm.duckdb")),
-            "cog_io_manager": CogIOManager(data_root=root),
-            "table_io_manager": TableIOManager(data_root=root),
-            "grid_io_manager": GridIOManager(data_root=root)}
+    paths = LsmPaths(data_root=data_root if isinstance(data_root, dg.EnvVar) else str(data_root))
+    return {"paths": paths, "lsm_catalog": DuckDBCatalog(paths=paths), "cog_io_manager": CogIOManager(paths=paths),
+            "table_io_manager": TableIOManager(paths=paths), "grid_io_manager": GridIOManager(paths=paths)}
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,12 @@ from lsm_core.area import AreaConfig, load_area
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[1] / "data"
 
 
+DATA_ROOT_VARIABLE = "LSM_DATA_ROOT"
+
+
 def default_data_root() -> str:
     """``$LSM_DATA_ROOT`` or the project's ``data/`` folder."""
-    return os.environ.get("LSM_DATA_ROOT", str(DEFAULT_DATA_ROOT))
+    return os.environ.get(DATA_ROOT_VARIABLE, str(DEFAULT_DATA_ROOT))
 
 
 class LsmPaths(dg.ConfigurableResource):
@@ -51,10 +54,17 @@ class LsmPaths(dg.ConfigurableResource):
 
 
 class DuckDBCatalog(dg.ConfigurableResource):
-    """The DuckDB catalog file with the spatial extension loaded offline."""
+    """The DuckDB catalog ``warehouse/lsm.duckdb`` of the data root, with the spatial extension loaded offline.
 
-    path: str = Field(default_factory=lambda: str(Path(default_data_root()) / "warehouse" / "lsm.duckdb"),
-                      description="DuckDB file holding landslide_events and the result tables.")
+    Our own resource rather than dagster-duckdb's: every connection must wait for the single-writer
+    lock, load the bundled spatial extension and keep the schema in place (``lsm_core.catalog``).
+    """
+
+    paths: LsmPaths
+
+    @property
+    def path(self) -> Path:
+        return self.paths.warehouse / "lsm.duckdb"
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

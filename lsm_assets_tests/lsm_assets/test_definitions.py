@@ -14,7 +14,8 @@ SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "asset_graph.json
 
 
 def asset_graph(d: dg.Definitions) -> dict:
-    """Keys, dependencies, partitions, IO managers, groups, checks and automation of every asset, as plain data."""
+    """Keys, dependencies, partitions, IO managers, groups, checks, automation, descriptions, kinds and config
+    schemas of every asset, as plain data."""
     graph = d.resolve_asset_graph()
     out = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
@@ -27,8 +28,22 @@ def asset_graph(d: dg.Definitions) -> dict:
             "io_manager": node.io_manager_key,
             "checks": sorted(c.name for c in graph.asset_check_keys if c.asset_key == key),
             "automation": node.automation_condition.get_label() if node.automation_condition else None,
+            "description": node.description,
+            "kinds": sorted(node.kinds),
+            "config": _config_fields(node.assets_def),
         }
     return out
+
+
+def _config_fields(assets_def: dg.AssetsDefinition) -> dict:
+    """Launchpad fields of an asset: type, default and description of each."""
+    schema = assets_def.op.config_schema
+    if schema is None:
+        return {}
+    fields = getattr(schema.as_field().config_type, "fields", None) or {}
+    return {name: {"type": f.config_type.given_name or f.config_type.key,
+                   "default": repr(f.default_value) if f.default_provided else None, "description": f.description}
+            for name, f in sorted(fields.items())}
 
 
 def _describe(pdef) -> str | list | None:

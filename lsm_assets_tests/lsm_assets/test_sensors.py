@@ -32,9 +32,10 @@ def world(demo_data, tmp_path, monkeypatch):
 
 def _tick(sensor, instance, data, cursor=None) -> dg.SensorResult:
     """One tick: the sensor's result, its partitions added and its run requests resolved as the daemon does."""
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                  resources=resources_for(data))
-    result = sensor(ctx)
+    # a context manager: the resources are nested (IO managers and catalog on one paths resource)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                 resources=resources_for(data)) as ctx:
+        result = sensor(ctx)
     for req in result.dynamic_partitions_requests or []:  # what the daemon does before creating the runs
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
     job = defs.resolve_implicit_global_asset_job_def()
