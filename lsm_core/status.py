@@ -48,7 +48,7 @@ class DataStatus:
 
 
 def _as_utc(value: Any) -> dt.datetime | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or pd.isna(value):
+    if value is None or pd.isna(value):
         return None
     ts = pd.Timestamp(value)
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()

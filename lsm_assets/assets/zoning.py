@@ -76,6 +76,9 @@ def js_threshold(context: dg.AssetExecutionContext, config: ThresholdConfig, pat
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     names = config.factors or factor_stack.names
     tags = susceptibility_map.tags
+    if "strategy" not in tags or "model_name" not in tags:
+        raise dg.Failure(f"{susceptibility_map.path} does not say which model drew it (a map from before the "
+                         "model was tagged): materialize susceptibility_map again")
     used = {"strategy": tags["strategy"], "model": tags["model_name"]}
     imp = shap_importance[(shap_importance["model"] == used["model"]) &
                           (shap_importance["strategy"] == used["strategy"])].set_index("factor")["mean_abs_shap"]

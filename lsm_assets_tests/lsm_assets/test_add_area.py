@@ -44,8 +44,7 @@ def home(tmp_path, monkeypatch) -> Path:
 
 @pytest.mark.slow
 def test_ecuador_rsaga_is_checked_and_reports_what_it_cannot_compute(home):
-    if not (RSAGA / "dem.tif").is_file():
-        pytest.skip(f"shared dataset not found at {RSAGA}")
+    assert (RSAGA / "dem.tif").is_file(), f"shared dataset not found at {RSAGA}: put ../shared beside the project"
     data = home / "data"
     out = _invoke(data, "ecuador", "--dem", RSAGA / "dem.tif", "--inventory", RSAGA / "landslides.csv",
                   "--inventory-label", "lslpts", "--boundary", RSAGA / "study_area.geojson")
@@ -147,8 +146,7 @@ def test_lithology_without_the_named_field(home):
 @pytest.mark.slow
 def test_ecuador_rsaga_dem_only_run_from_terrain_to_prone_areas(home):
     """The real 10 m DEM and 175 landslide points: terrain factors -> models -> map -> t* -> prone areas."""
-    if not (RSAGA / "dem.tif").is_file():
-        pytest.skip(f"shared dataset not found at {RSAGA}")
+    assert (RSAGA / "dem.tif").is_file(), f"shared dataset not found at {RSAGA}: put ../shared beside the project"
     out_dir = home / "run"
     out = _invoke(home / "data", "ecuador", "--dem", RSAGA / "dem.tif", "--inventory", RSAGA / "landslides.csv",
                   "--inventory-label", "lslpts", "--boundary", RSAGA / "study_area.geojson", "--dem-only", out_dir,

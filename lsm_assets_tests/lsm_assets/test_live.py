@@ -8,14 +8,9 @@ evaluation history gaining rows that record the new inventory state; the deliver
 processed again. Finally one partition is launched through the GraphQL mutation the UI uses.
 """
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +24,7 @@ import yaml
 from lsm_assets.definitions import defs
 from lsm_assets.materialize import run_partition
 from lsm_assets.registry import register
+from lsm_assets_tests import dagster_dev
 from lsm_core import catalog
 from lsm_core.synthetic import generate_demo
 
@@ -52,12 +48,6 @@ LAUNCH = """mutation L($p: ExecutionParams!) { launchRun(executionParams: $p) { 
 RUN = """query R($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _gql(port: int, query: str, variables: dict | None = None) -> dict:
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
     req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
@@ -75,38 +65,12 @@ class LiveInstance:
         self.env, self.log, self.proc, self.port = env, log, None, None
 
     def start(self) -> None:
-        self.port = _free_port()
-        exe = Path(sys.executable).with_name("dagster")
-        # `dagster dev` ignores SIGTERM in the background unless its default signal handling is restored
-        cmd = ["env", "--default-signal=INT,TERM", str(exe), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-               "-p", str(self.port)]
-        with open(self.log, "a") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if _gql(self.port, "{ version }"):
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dagster dev did not come up; log: {self.log.read_text()[-3000:]}")
-            time.sleep(1)
+        self.proc, self.port = dagster_dev.start(self.env, self.log)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        # anything dagster dev left behind in its session (webserver, daemon, code server, runs)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        if self.proc is not None:
+            proc, self.proc = self.proc, None
+            dagster_dev.stop(proc)
 
 
 def _runs(port: int, key: str, value: str) -> list[dict]:
