@@ -3,8 +3,8 @@
 Everything works window by window over the factor stack, so a national raster never has to fit
 in memory. A sample table is a pandas DataFrame with one row per pixel: ``row``, ``col`` (grid
 indices), ``x``, ``y`` (pixel centre, area CRS units), ``label`` (1/0), ``landslide_id`` (str
-for positives, None for negatives), ``strategy`` (positive, random, buffer, insar_pu),
-``pu_score`` (unitless 0..1, NaN unless insar_pu), then one column per stack band.
+for positives, None for negatives), ``strategy`` (positive, random, buffer, insar_pu, pu),
+``pu_score`` (unitless 0..1, NaN unless insar_pu or pu), then one column per stack band.
 ``events_known`` is what the caller counts as known, usually ``events_before(inventory, period_end)``
 (later events must not leak into the training set).
 
@@ -36,10 +36,12 @@ from lsm_core.io import RasterFile
 from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
 
 __all__ = ["META_COLUMNS", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PixelSample", "buffer_negatives", "draw_negatives",
-           "extract_factors", "insar_pu_negatives", "n_negatives", "positive_samples", "random_negatives", "sample_pixels"]
+           "extract_factors", "fit_pu", "insar_pu_negatives", "n_negatives", "positive_samples", "pu_negatives", "pu_pool",
+           "random_negatives", "sample_pixels"]
 
 META_COLUMNS = ["row", "col", "x", "y", "label", "landslide_id", "strategy", "pu_score"]
-NegativeStrategy = Literal["random", "buffer", "insar_pu"]  # the three negative sets (DESIGN 6)
+# the three negative sets of DESIGN 6, and the ``pu`` ablation (InSAR-PU's Bagging-PU without the velocity pool)
+NegativeStrategy = Literal["random", "buffer", "insar_pu", "pu"]
 NEGATIVE_STRATEGIES: tuple[str, ...] = get_args(NegativeStrategy)
 Predicate = Callable[[Window, np.ndarray], np.ndarray]  # (window, bands x rows x cols) -> bool rows x cols
 _GOLDEN, _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -321,6 +323,110 @@ def _score_summary(scores: np.ndarray) -> dict:
             "histogram": {"edges": [round(x, 2) for x in edges.tolist()], "counts": counts.tolist()}}
 
 
+def _pu_features(names: Sequence[str], positives: pd.DataFrame, velocity_band: str,
+                 features: Sequence[str] | None) -> list[str]:
+    """The P-vs-U classifier's features: ``features``, or every band but the velocity; ConfigError if absent."""
+    # The velocity is left out by default: for insar_pu it already defines U (every pool pixel has
+    # |v| < threshold), so as a feature it would separate P from U almost by itself and the PU score
+    # would re-rank pixels by |v| rather than by how landslide-like their conditioning factors are.
+    feats = [b for b in names if b != velocity_band] if features is None else list(features)
+    missing = [f for f in feats if f not in names or f not in positives.columns]
+    if missing or not feats:
+        raise ConfigError(f"PU features {missing or feats} are not all in the stack {names} and the positives table")
+    return feats
+
+
+def _positive_rows(XP: np.ndarray, max_positives: int | None, seed: int) -> np.ndarray:
+    """Indices of the positive rows that enter the P-vs-U classifier (a seeded uniform draw of ``max_positives``)."""
+    if max_positives is not None and len(XP) > max_positives:
+        return np.sort(np.random.default_rng([seed, 0x5055]).choice(len(XP), int(max_positives), replace=False))
+    return np.arange(len(XP))
+
+
+def pu_pool(stack: RasterFile, positives: pd.DataFrame, strategy: str, *, max_pool: int, seed: int,
+            velocity_band: str = "velocity_mm_yr", threshold_mm_yr: float | None = None,
+            block: int = DEFAULT_BLOCK) -> PixelSample:
+    """The unlabeled pool U of a PU strategy: up to ``max_pool`` valid non-positive pixels, drawn uniformly.
+
+    ``threshold_mm_yr`` (mm/yr): only pixels with |v| below it (insar_pu); None = every valid pixel outside
+    the positive pixels (the ``pu`` ablation). ``strategy`` names the draw's random stream.
+    """
+    names = stack.names
+    if threshold_mm_yr is not None and velocity_band not in names:
+        raise ConfigError(f"no velocity band {velocity_band!r} in the factor stack {names}")
+    W = stack.grid.width
+    vi = names.index(velocity_band) if threshold_mm_yr is not None else -1
+    plin = np.unique(positives["row"].to_numpy(np.int64) * W + positives["col"].to_numpy(np.int64))
+
+    def unlabeled(w: Window, data: np.ndarray) -> np.ndarray:
+        ok = np.abs(data[vi]) < threshold_mm_yr if threshold_mm_yr is not None else np.ones(data.shape[1:], bool)
+        r0, c0, h, wd = int(w.row_off), int(w.col_off), int(w.height), int(w.width)
+        p = plin[np.searchsorted(plin, r0 * W):np.searchsorted(plin, (r0 + h) * W)]  # positives in these rows
+        pr, pc = p // W - r0, p % W - c0
+        inside = (pc >= 0) & (pc < wd)
+        ok[pr[inside], pc[inside]] = False  # known landslide pixels are positives, never unlabeled
+        return ok
+
+    return sample_pixels(stack, max_pool, unlabeled, seed=seed, stream=strategy, block=block, allow_fewer=True)
+
+
+def _pool_text(strategy: str, threshold_mm_yr: float | None) -> str:
+    if threshold_mm_yr is None:
+        return f"the {strategy} pool (valid pixels outside known landslides)"
+    return f"the {strategy} pool (valid pixels with |v| < {threshold_mm_yr:g} mm/yr outside known landslides)"
+
+
+def fit_pu(XP: np.ndarray, XU: np.ndarray, feats: Sequence[str], *, n_estimators: int, seed: int,
+           base_estimator: BaseEstimator | None = None, n_jobs: int | None = None) -> BaggingPUClassifier:
+    """Bagging-PU fitted on positives ``XP`` vs unlabeled ``XU`` (columns ``feats``); ModelError on a constant one."""
+    X = np.vstack([XP, XU])
+    constant = [f for f, s in zip(feats, X.std(axis=0), strict=True) if s == 0]
+    if constant:
+        raise ModelError(f"PU features {constant} are constant over positives and pool: drop them from `features`")
+    s = np.r_[np.ones(len(XP), int), np.zeros(len(XU), int)]
+    clf = BaggingPUClassifier(estimator=base_estimator, n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs)
+    return clf.fit(X, s)
+
+
+def _pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, strategy: str, threshold_mm_yr: float | None,
+                  velocity_band: str, features: Sequence[str] | None, n_estimators: int, max_pool: int,
+                  quantile: float, base_estimator: BaseEstimator | None, max_positives: int | None, seed: int,
+                  n_jobs: int | None, block: int) -> tuple[pd.DataFrame, dict]:
+    """Bagging-PU negatives of ``strategy`` (insar_pu: |v| < threshold pool; pu: no velocity condition)."""
+    names = stack.names
+    feats = _pu_features(names, positives, velocity_band, features)
+    if max_pool < n:
+        raise ConfigError(f"max_pool ({max_pool}) must be at least the number of negatives asked for ({n})")
+    if positives.empty:
+        raise SamplingError(f"no positive samples: {strategy} needs labeled landslide pixels")
+    XP = positives[feats].to_numpy(float)
+    n_pos_all = len(XP)
+    XP = XP[_positive_rows(XP, max_positives, seed)]
+    if not np.isfinite(XP).all():
+        raise SamplingError("positive samples hold nodata (NaN) factor values; draw them with positive_samples")
+    pool = pu_pool(stack, positives, strategy, max_pool=max_pool, seed=seed, velocity_band=velocity_band,
+                   threshold_mm_yr=threshold_mm_yr, block=block)
+    if pool.n_candidates < n:
+        raise SamplingError(f"{_pool_text(strategy, threshold_mm_yr)} holds {pool.n_candidates} pixels but {n} "
+                            "negatives were asked for")
+    XU = pool.values[:, [names.index(f) for f in feats]]
+    clf = fit_pu(XP, XU, feats, n_estimators=n_estimators, seed=seed, base_estimator=base_estimator, n_jobs=n_jobs)
+    scores = clf.oob_score_
+    chosen = select_reliable_negatives(scores, n, quantile=quantile, random_state=seed)
+    finite = np.sort(scores[np.isfinite(scores)])
+    table = _table(stack.grid, pool.rows[chosen], pool.cols[chosen], pool.values[chosen], names, label=0,
+                   strategy=strategy, pu=scores[chosen])
+    diagnostics = {
+        "pool_size": int(pool.n_candidates), "pool_scored": len(XU), "pool_subsampled": pool.n_candidates > max_pool,
+        "n_positives": n_pos_all, "n_positives_in_classifier": len(XP), "n_negatives": int(n),
+        "threshold_mm_yr": None if threshold_mm_yr is None else float(threshold_mm_yr),
+        "velocity_band": velocity_band, "features": feats, "n_estimators": int(n_estimators),
+        "quantile": float(quantile), "score_cutoff": float(finite[max(int(quantile * finite.size) - 1, 0)]),
+        "n_never_out_of_bag": int(np.isnan(scores).sum()),
+        "pool_scores": _score_summary(scores), "negative_scores": _score_summary(scores[chosen])}
+    return table, diagnostics
+
+
 def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, velocity_band: str = "velocity_mm_yr",
                        threshold_mm_yr: float = 5.0, features: Sequence[str] | None = None, n_estimators: int = 100,
                        max_pool: int = 300_000, quantile: float = 0.5, base_estimator: BaseEstimator | None = None,
@@ -347,65 +453,36 @@ def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, ve
     >>> bool(neg["pu_score"].max() <= info["score_cutoff"])  # drawn from the least landslide-like half
     True
     """
-    names = stack.names
-    if velocity_band not in names:
-        raise ConfigError(f"no velocity band {velocity_band!r} in the factor stack {names}")
-    # The velocity is left out by default: it already defines U (every pool pixel has |v| < threshold),
-    # so as a feature it would separate P from U almost by itself and the PU score would re-rank pixels
-    # by |v| rather than by how landslide-like their conditioning factors are.
-    feats = [b for b in names if b != velocity_band] if features is None else list(features)
-    missing = [f for f in feats if f not in names or f not in positives.columns]
-    if missing or not feats:
-        raise ConfigError(f"PU features {missing or feats} are not all in the stack {names} and the positives table")
-    if max_pool < n:
-        raise ConfigError(f"max_pool ({max_pool}) must be at least the number of negatives asked for ({n})")
-    if positives.empty:
-        raise SamplingError("no positive samples: InSAR-PU needs labeled landslide pixels")
-    XP = positives[feats].to_numpy(float)
-    n_pos_all = len(XP)
-    if max_positives is not None and len(XP) > max_positives:
-        keep = np.sort(np.random.default_rng([seed, 0x5055]).choice(len(XP), int(max_positives), replace=False))
-        XP = XP[keep]
-    if not np.isfinite(XP).all():
-        raise SamplingError("positive samples hold nodata (NaN) factor values; draw them with positive_samples")
-    W, vi = stack.grid.width, names.index(velocity_band)
-    plin = np.unique(positives["row"].to_numpy(np.int64) * W + positives["col"].to_numpy(np.int64))
+    if velocity_band not in stack.names:
+        raise ConfigError(f"no velocity band {velocity_band!r} in the factor stack {stack.names}")
+    return _pu_negatives(stack, positives, n, strategy="insar_pu", threshold_mm_yr=threshold_mm_yr,
+                         velocity_band=velocity_band, features=features, n_estimators=n_estimators, max_pool=max_pool,
+                         quantile=quantile, base_estimator=base_estimator, max_positives=max_positives, seed=seed,
+                         n_jobs=n_jobs, block=block)
 
-    def low_deformation(w: Window, data: np.ndarray) -> np.ndarray:
-        ok = np.abs(data[vi]) < threshold_mm_yr
-        r0, c0, h, wd = int(w.row_off), int(w.col_off), int(w.height), int(w.width)
-        p = plin[np.searchsorted(plin, r0 * W):np.searchsorted(plin, (r0 + h) * W)]  # positives in these rows
-        pr, pc = p // W - r0, p % W - c0
-        inside = (pc >= 0) & (pc < wd)
-        ok[pr[inside], pc[inside]] = False  # known landslide pixels are positives, never unlabeled
-        return ok
 
-    pool = sample_pixels(stack, max_pool, low_deformation, seed=seed, stream="insar_pu", block=block, allow_fewer=True)
-    if pool.n_candidates < n:
-        raise SamplingError(f"the InSAR-PU pool (valid pixels with |v| < {threshold_mm_yr:g} mm/yr outside known "
-                            f"landslides) holds {pool.n_candidates} pixels but {n} negatives were asked for")
-    XU = pool.values[:, [names.index(f) for f in feats]]
-    X = np.vstack([XP, XU])
-    constant = [f for f, s in zip(feats, X.std(axis=0), strict=True) if s == 0]
-    if constant:
-        raise ModelError(f"PU features {constant} are constant over positives and pool: drop them from `features`")
-    s = np.r_[np.ones(len(XP), int), np.zeros(len(XU), int)]
-    clf = BaggingPUClassifier(estimator=base_estimator, n_estimators=n_estimators, random_state=seed, n_jobs=n_jobs)
-    clf.fit(X, s)
-    scores = clf.oob_score_
-    chosen = select_reliable_negatives(scores, n, quantile=quantile, random_state=seed)
-    finite = np.sort(scores[np.isfinite(scores)])
-    table = _table(stack.grid, pool.rows[chosen], pool.cols[chosen], pool.values[chosen], names, label=0,
-                   strategy="insar_pu", pu=scores[chosen])
-    diagnostics = {
-        "pool_size": int(pool.n_candidates), "pool_scored": len(XU), "pool_subsampled": pool.n_candidates > max_pool,
-        "n_positives": n_pos_all, "n_positives_in_classifier": len(XP), "n_negatives": int(n),
-        "threshold_mm_yr": float(threshold_mm_yr),
-        "velocity_band": velocity_band, "features": feats, "n_estimators": int(n_estimators),
-        "quantile": float(quantile), "score_cutoff": float(finite[max(int(quantile * finite.size) - 1, 0)]),
-        "n_never_out_of_bag": int(np.isnan(scores).sum()),
-        "pool_scores": _score_summary(scores), "negative_scores": _score_summary(scores[chosen])}
-    return table, diagnostics
+def pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, velocity_band: str = "velocity_mm_yr",
+                 features: Sequence[str] | None = None, n_estimators: int = 100, max_pool: int = 300_000,
+                 quantile: float = 0.5, base_estimator: BaseEstimator | None = None, max_positives: int | None = None,
+                 seed: int, n_jobs: int | None = None, block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, dict]:
+    """``n`` negatives of the ``pu`` ablation: InSAR-PU's Bagging-PU with no velocity threshold on the pool.
+
+    U = every valid pixel that is not a positive pixel; everything else (features, bags, quantile,
+    caps) is as ``insar_pu_negatives``, so comparing the two separates what the InSAR velocity adds
+    (the pool) from what PU learning adds. ``velocity_band`` is only the band left out of the
+    features by default (pass ``features`` to choose them).
+
+    >>> from lsm_core.synthetic import toy_area
+    >>> toy = toy_area()
+    >>> positives = positive_samples(toy.events, toy.stack, "2020-12-31")
+    >>> neg, info = pu_negatives(toy.stack, positives, 20, n_estimators=10, seed=0)
+    >>> len(neg), neg["strategy"].unique().tolist(), info["threshold_mm_yr"] is None
+    (20, ['pu'], True)
+    """
+    return _pu_negatives(stack, positives, n, strategy="pu", threshold_mm_yr=None, velocity_band=velocity_band,
+                         features=features, n_estimators=n_estimators, max_pool=max_pool, quantile=quantile,
+                         base_estimator=base_estimator, max_positives=max_positives, seed=seed, n_jobs=n_jobs,
+                         block=block)
 
 
 def subsample_per_class(table: pd.DataFrame, n_per_class: int | None, *, seed: int) -> pd.DataFrame:
@@ -428,7 +505,7 @@ def draw_negatives(strategy: NegativeStrategy, stack: RasterFile, known: gpd.Geo
                    n: int, *, seed: int, buffer_m: float = 500.0, buffer_max_slope_deg: float | None = None,
                    buffer_max_abs_velocity_mm_yr: float | None = None, threshold_mm_yr: float = 5.0,
                    pu_exclude: Sequence[str] = (), **pu_options: Any) -> tuple[pd.DataFrame, dict | None]:
-    """``n`` negatives of one strategy and its diagnostics (InSAR-PU only, else None).
+    """``n`` negatives of one strategy and its diagnostics (insar_pu and pu only, else None).
 
     ``known``: the landslides known at the period end (random and buffer stay outside them);
     ``positives``: the positive pixel table (InSAR-PU's P set); ``pu_exclude``: stack bands left out
@@ -442,4 +519,7 @@ def draw_negatives(strategy: NegativeStrategy, stack: RasterFile, known: gpd.Geo
     if strategy == "insar_pu":
         return insar_pu_negatives(stack, positives, n, threshold_mm_yr=threshold_mm_yr, seed=seed,
                                   features=[b for b in stack.names if b not in pu_exclude], **pu_options)
+    if strategy == "pu":  # same features as insar_pu, so that only the pool differs between the two
+        return pu_negatives(stack, positives, n, seed=seed, features=[b for b in stack.names if b not in pu_exclude],
+                            **pu_options)
     raise ConfigError(f"unknown negative strategy {strategy!r} (expected one of {list(NEGATIVE_STRATEGIES)})")

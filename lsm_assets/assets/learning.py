@@ -29,7 +29,9 @@ PREDICTION_COLUMNS = ["test_y", "test_proba"]  # in the asset's table, not copie
 
 class NegativeSamplingConfig(dg.Config):
     strategies: list[str] = Field(list(STRATEGIES), description="Negative strategies to draw: "
-                                  "random, buffer, insar_pu (DESIGN 6).")
+                                  "random, buffer, insar_pu (DESIGN 6) and pu (the ablation: InSAR-PU's Bagging-PU "
+                                  "with the pool = every valid pixel outside known landslides, no velocity "
+                                  "threshold; it shares the PU settings below).")
     ratio: float | None = Field(None, description="Negatives per positive (1.0 = 1:1; default: the area's "
                                 "sampling_ratio).")
     buffer_m: float | None = Field(None, description="Buffer strategy: minimum distance from any known landslide, "
@@ -71,7 +73,7 @@ def positive_samples(context: dg.AssetExecutionContext, factor_stack: RasterFile
     return _points(pos, factor_stack.grid.crs)
 
 
-@dg.asset(description="Negative samples by strategy (random, buffer, insar_pu), with PU scores and diagnostics.",
+@dg.asset(description="Negative samples by strategy (random, buffer, insar_pu, pu), with PU scores and diagnostics.",
           kinds={"geoparquet"}, **TABLE)
 def negative_samples(context: dg.AssetExecutionContext, config: NegativeSamplingConfig, paths: LsmPaths,
                      factor_stack: RasterFile, landslide_inventory: gpd.GeoDataFrame,
@@ -91,8 +93,8 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
             pu_exclude=config.pu_exclude, n_estimators=config.bags, max_pool=config.max_pool,
             quantile=config.quantile, max_positives=config.max_positives)
         if diag is not None:
-            meta["pu_diagnostics"] = dg.MetadataValue.json(json.loads(json.dumps(diag, default=float)))
-            meta["pu_pool_size"] = int(diag["pool_size"])
+            meta[f"{strategy}_diagnostics"] = dg.MetadataValue.json(json.loads(json.dumps(diag, default=float)))
+            meta[f"{strategy}_pool_size"] = int(diag["pool_size"])
         meta[f"n_{strategy}"] = len(df)
         sets.append(df)
     context.add_output_metadata(meta)

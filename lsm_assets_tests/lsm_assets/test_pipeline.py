@@ -115,7 +115,7 @@ def test_insar_pu_negatives_are_safer_than_random_ones_against_truth(materialize
     for area, period in reg.pairs:
         neg = gpd.read_parquet(data / "warehouse" / "negative_samples" / area / f"{period}.parquet")
         by = {s: _hazard_at(data, area, d) for s, d in neg.groupby("strategy")}
-        assert set(by) == {"random", "buffer", "insar_pu"}
+        assert set(by) == {"random", "buffer", "insar_pu", "pu"}
         assert by["insar_pu"] < 0.75 * by["random"], (area, period, by)
 
 
@@ -128,7 +128,7 @@ def test_models_maps_thresholds_and_evaluation(materialized):
     area, period = reg.pairs[0]
     wh = data / "warehouse"
     comp = pd.read_parquet(wh / "model_comparison" / area / f"{period}.parquet")
-    assert len(comp) == 3 * len(FAST_MODELS) and comp["spatial_cv_auc"].between(0.5, 1).all()
+    assert len(comp) == 4 * len(FAST_MODELS) and comp["spatial_cv_auc"].between(0.5, 1).all()
     assert comp["prediction_rate_auc"].notna().all()
     prob = RasterFile(wh / "susceptibility_map" / area / f"{period}.tif").read()[0]
     ok = np.isfinite(prob)
@@ -236,7 +236,7 @@ def test_lsm_report_and_status_read_the_catalog(materialized):
         assert out.exit_code == 0, out.output
         rep = json.loads(out.output)
         assert tuple(rep) == REPORT_KEYS and rep["area"] == area and rep["period"] == period
-        assert {m["strategy"] for m in rep["models"]} == {"random", "buffer", "insar_pu"}
+        assert {m["strategy"] for m in rep["models"]} == {"random", "buffer", "insar_pu", "pu"}
         assert 0 < rep["t_star_pct"] < 100 and "/" in rep["map_model"]
         assert {e["threshold_name"] for e in rep["evaluation"]} >= {"adaptive_js", "fixed_50"}
         assert len(rep["history"]) >= 1 and rep["contingency"]["consistency_score"] is not None

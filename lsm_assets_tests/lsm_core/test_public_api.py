@@ -75,7 +75,7 @@ def test_scheme_literals_list_the_accepted_values():
     from lsm_core.validation import CV_SCHEMES, CVScheme
 
     assert get_args(WeightScheme) == WEIGHT_SCHEMES == ("equal", "importance", "expert")
-    assert get_args(NegativeStrategy) == NEGATIVE_STRATEGIES == ("random", "buffer", "insar_pu")
+    assert get_args(NegativeStrategy) == NEGATIVE_STRATEGIES == ("random", "buffer", "insar_pu", "pu")
     assert get_args(CVScheme) == CV_SCHEMES == ("spatial", "conventional")
     for scheme in WEIGHT_SCHEMES:
         w = weights_from(scheme, 3, importances=[1.0, 2.0, 1.0], expert_ranks=[1, 2, 3])

@@ -294,3 +294,20 @@ def test_draw_negatives_refuses_an_unknown_strategy(tmp_path):
 
     with pytest.raises(ConfigError, match="unknown negative strategy 'nearest'"):
         draw_negatives("nearest", None, None, None, 10, seed=0)  # type: ignore[arg-type]
+
+
+def test_pu_ablation_is_insar_pu_without_the_velocity_pool(world, positives):
+    from lsm_core.sampling import draw_negatives, pu_negatives
+
+    n = len(positives)
+    pu, diag = pu_negatives(world.stack, positives, n, n_estimators=10, seed=0)
+    _, insar = insar_pu_negatives(world.stack, positives, n, n_estimators=10, seed=0)
+    assert (pu["strategy"] == "pu").all() and len(pu) == n and pu.merge(positives, on=["row", "col"]).empty
+    # the pool is every valid non-positive pixel: the insar_pu pool plus the fast-moving pixels
+    valid = int(np.isfinite(world.stack.read()).all(axis=0).sum())
+    assert diag["pool_size"] == valid - len(positives) > insar["pool_size"]
+    assert diag["threshold_mm_yr"] is None and diag["features"] == insar["features"]
+    assert pu["pu_score"].between(0, diag["score_cutoff"]).all()
+    via, _ = draw_negatives("pu", world.stack, world.known, positives, n, seed=0, pu_exclude=["velocity_mm_yr"],
+                            n_estimators=10)
+    pd.testing.assert_frame_equal(pu, via)
