@@ -1,7 +1,7 @@
 """SHAP factor importances of fitted binary classifiers (DESIGN 4 ``shap_importance``; paper a's claim
 that better negatives give steadier explanations, measured by ``importance_stability``).
 
-Explainer and output scale by the model's LAST estimator (the preprocessing of a Pipeline is applied first):
+Explainer and raw output scale by the model's LAST estimator (the preprocessing of a Pipeline is applied first):
 
 - tree (random forest, extra trees, decision tree, sklearn GBDT, LightGBM): exact ``shap.TreeExplainer``,
   tree-path-dependent (no background: the trees' own training covers). Scale = the model's raw output:
@@ -19,8 +19,17 @@ over players, so that signed sum is the factor's contribution to the row's outpu
 exactly the grouped SHAP value); summing |SHAP| of the one-hot columns instead would count the coupled
 dummies (one turns on, the others off) several times and inflate factors with many classes.
 
-Scales differ between kinds, so importances are compared across models as rankings or as shares
-(``importance_shares``: importance / sum, unitless), never as raw magnitudes.
+One output scale for every model: probability (``output="probability"``, the default). Models whose
+raw output is log-odds (GBDT, LightGBM, logistic regression) are then explained like the SVM and MLP,
+by permutation SHAP of predict_proba[:, 1] (interventional, probability); their predictions are cheap,
+so this costs about what the exact log-odds explainer did. Two cheaper ways were measured and refused:
+rescaling log-odds values to probability (DeepLIFT's rescale rule) inflated mean |SHAP| 1.1-3.5x
+against the probability game where contributions cancel in a saturated sigmoid; shap's interventional
+TreeExplainer with ``model_output="probability"`` fails its additivity check on sklearn's
+HistGradientBoosting and costs 5x on LightGBM. Forests stay on the exact tree explainer (their raw
+output is already probability). ``output="raw"`` keeps each explainer's own scale (log-odds or
+probability). ``importance_shares`` (importance / sum, unitless) is what weights factors (the JS
+threshold) and compares them across models.
 """
 
 from __future__ import annotations
@@ -55,10 +64,10 @@ def _shap() -> Any:
 class ShapValues:
     """Signed SHAP values of explained rows per original factor, in the units named by ``output``."""
 
-    values: pd.DataFrame  # rows x factors, model-output units (log-odds or probability)
+    values: pd.DataFrame  # rows x factors, in ``output`` units (probability by default)
     data: pd.DataFrame  # the explained rows, original factor values
     base_value: float  # expected model output (same units); values.sum(axis=1) + base_value = output
-    output: str  # "log-odds" or "probability"
+    output: str  # "probability" (default) or "log-odds" (``output="raw"`` of a boosted / linear model)
     explainer: str  # "tree", "linear", "permutation" or "kernel"
 
     def importance(self) -> pd.Series:
@@ -89,6 +98,7 @@ def shap_values_for_plot(
     agnostic_method: Literal["permutation", "kernel"] = "permutation",
     agnostic_permutations: int = 1,
     agnostic_samples: int | str = 512,
+    output: Literal["probability", "raw"] = "probability",
 ) -> ShapValues:
     """SHAP values of up to ``n_explain`` rows of ``X`` (seeded sample) per original factor of a fitted model.
 
@@ -104,7 +114,12 @@ def shap_values_for_plot(
     - ``"kernel"``: ``shap.KernelExplainer`` with ``agnostic_samples`` coalitions per row (all coalitions
       when 2^factors - 2 <= that): 512 x background predictions per row, about 6x the default's cost (bench_demo.py).
       ``benchmarks/bench_demo.py`` measures how far the two rankings differ.
+
+    ``output``: ``"probability"`` (default) puts every model on the probability scale (log-odds models go
+    to the model-agnostic explainer, see the module notes); ``"raw"`` keeps the explainer's own scale.
     """
+    if output not in ("probability", "raw"):
+        raise ModelError(f"output must be 'probability' or 'raw', got {output!r}")
     if not isinstance(X, pd.DataFrame) or X.empty:
         raise ModelError("X must be a non-empty DataFrame of conditioning factors")
     rng = np.random.default_rng(random_state)
@@ -115,17 +130,19 @@ def shap_values_for_plot(
     if len(classes) != 2:
         raise ModelError(f"SHAP importance needs a binary classifier, got classes {classes}")
     # explained: classes_[1], sklearn's positive class (the landslide label 1 of 0/1 samples)
-    kind, output = _kind(est)
+    kind, scale = _kind(est)
+    if output == "probability" and scale == "log-odds":
+        kind, scale = "kernel", "probability"  # one scale for all: explained on predict_proba (module notes)
     if kind == "kernel":
         data = data.iloc[:agnostic_explain]  # already a random sample of X
         if agnostic_method == "permutation":
             values, base = _permutation_shap(model, data, bg.iloc[:agnostic_background], agnostic_permutations,
                                              random_state)
-            return ShapValues(values, data, base, output, "permutation")
+            return ShapValues(values, data, base, scale, "permutation")
         if agnostic_method != "kernel":
             raise ModelError(f"agnostic_method must be 'permutation' or 'kernel', got {agnostic_method!r}")
         values, base = _kernel_shap(model, data, bg.iloc[:agnostic_background], agnostic_samples, random_state)
-        return ShapValues(values, data, base, output, kind)
+        return ShapValues(values, data, base, scale, kind)
 
     shap, z = _shap(), _transform(pre, data)
     if kind == "tree":
@@ -143,7 +160,7 @@ def shap_values_for_plot(
     factors = _factor_of_columns(pre, list(X.columns), raw.shape[1])
     grouping = pd.get_dummies(pd.Categorical(factors, categories=list(X.columns))).to_numpy(float)
     values = pd.DataFrame(raw @ grouping, index=data.index, columns=list(X.columns))
-    return ShapValues(values, data, base_value, output, kind)
+    return ShapValues(values, data, base_value, scale, kind)
 
 
 def shap_importance(
@@ -156,7 +173,8 @@ def shap_importance(
     random_state: int = 0,
     **kwargs: Any,
 ) -> pd.Series:
-    """Mean |SHAP| per original factor (log-odds or probability, see ``.attrs["output"]``), sorted descending."""
+    """Mean |SHAP| per original factor (probability unless ``output="raw"``, see ``.attrs["output"]``), sorted
+    descending."""
     return shap_values_for_plot(
         model, X, background=background, n_background=n_background, n_explain=n_explain,
         random_state=random_state, **kwargs,

@@ -60,9 +60,13 @@ BUILDERS: dict[str, Callable[[], Pipeline]] = {
     "gbdt": lambda: _pipeline(GradientBoostingClassifier(n_estimators=60, random_state=0), one_hot=False),
     "lightgbm": lambda: _pipeline(LGBMClassifier(n_estimators=60, random_state=0, verbose=-1), one_hot=False),
 }
-EXPECTED = {  # (explainer, output scale) per model kind
-    "logistic_regression": ("linear", "log-odds"), "svm": ("permutation", "probability"),
+EXPECTED = {  # (explainer, output scale) per model kind: one scale, probability, for every model
+    "logistic_regression": ("permutation", "probability"), "svm": ("permutation", "probability"),
     "mlp": ("permutation", "probability"), "random_forest": ("tree", "probability"),
+    "gbdt": ("permutation", "probability"), "lightgbm": ("permutation", "probability"),
+}
+RAW = {  # (explainer, output scale) per model kind with output="raw": the explainer's own scale
+    "logistic_regression": ("linear", "log-odds"), "random_forest": ("tree", "probability"),
     "gbdt": ("tree", "log-odds"), "lightgbm": ("tree", "log-odds"),
 }
 
@@ -90,6 +94,51 @@ def test_each_model_kind_ranks_the_two_signal_factors_on_top(name, fitted, sampl
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
+def test_every_model_is_explained_on_the_probability_scale(name, fitted, sample):
+    """One output scale for all: values plus base add up to predict_proba, never to log-odds."""
+    X, _ = sample
+    sv = shap_values_for_plot(fitted[name], X, **FAST)
+    assert sv.output == "probability"
+    np.testing.assert_allclose(sv.values.sum(axis=1) + sv.base_value, fitted[name].predict_proba(sv.data)[:, 1],
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(RAW))
+def test_raw_output_keeps_the_explainers_own_scale(name, fitted, sample):
+    imp = shap_importance(fitted[name], sample[0], output="raw", **FAST)
+    assert (imp.attrs["explainer"], imp.attrs["output"]) == RAW[name]
+
+
+class _Opaque:
+    """The same fitted model seen only through predict_proba: the explainer cannot tell its kind."""
+
+    def __init__(self, model: Pipeline):
+        self.model, self.classes_, self.feature_names_in_ = model, model.classes_, model.feature_names_in_
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model.predict_proba(X)
+
+
+@pytest.mark.parametrize("name", ["logistic_regression", "lightgbm", "random_forest"])
+def test_one_model_explained_two_ways_reports_one_scale(name, fitted, sample):
+    """A model explained by its own explainer and through predict_proba alone gives one scale and, for the
+    permutation route of the same game, the same importances (up to the estimator's noise)."""
+    X, _ = sample
+    kw = {"n_explain": 200, "n_background": 100, "agnostic_explain": 200, "agnostic_background": 100}
+    own = shap_importance(fitted[name], X, agnostic_permutations=5, **kw).reindex(FACTORS)
+    opaque = shap_importance(_Opaque(fitted[name]), X, agnostic_permutations=5, **kw).reindex(FACTORS)
+    assert own.attrs["output"] == opaque.attrs["output"] == "probability"
+    # the two big factors carry ~0.2-0.3 probability each; the forest's exact tree game (path-dependent)
+    # differs from the interventional one by a few hundredths
+    np.testing.assert_allclose(own, opaque, atol=0.03)
+
+
+def test_unknown_output_scale_is_refused(fitted, sample):
+    with pytest.raises(ModelError, match="output"):
+        shap_values_for_plot(fitted["gbdt"], sample[0], output="log-odds", **FAST)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
 def test_models_from_make_model_are_explained(name, sample):
     models = pytest.importorskip("lsm_core.models")
     X, y = sample
@@ -105,7 +154,7 @@ def test_make_model_lightgbm_columns_are_reordered_and_mapped_back(sample):
     model = models.make_model("lightgbm", categorical=("lithology",), random_state=0).fit(X, y)
     # its ColumnTransformer puts the categorical column first: the mapping must follow the CT, not X
     assert _factor_of_columns(model[:-1], FACTORS, 5) == ["lithology", "slope", "rain", "ndvi", "dist_road"]
-    sv = shap_values_for_plot(model, X, n_explain=80)
+    sv = shap_values_for_plot(model, X, n_explain=80, output="raw")
     raw = model[-1].predict(model[:-1].transform(sv.data), raw_score=True)
     np.testing.assert_allclose(sv.values.sum(axis=1) + sv.base_value, raw, atol=1e-6)
     # per factor: LightGBM's own contributions (last column = expected value) in the CT's column order
@@ -117,7 +166,7 @@ def test_make_model_lightgbm_columns_are_reordered_and_mapped_back(sample):
 def test_one_hot_columns_sum_back_to_their_factor(fitted, sample):
     X, _ = sample
     model = fitted["logistic_regression"]
-    sv = shap_values_for_plot(model, X, background=X, n_background=len(X), n_explain=50)
+    sv = shap_values_for_plot(model, X, background=X, n_background=len(X), n_explain=50, output="raw")
     assert list(sv.values.columns) == FACTORS
     # linear SHAP of a transformed column is coef * (z - mean z over the background); lithology is 3 columns
     z, zbg = model[:-1].transform(sv.data), model[:-1].transform(X)
@@ -144,7 +193,7 @@ def test_transformed_columns_map_back_whatever_the_column_order(sample):
 def test_tree_shap_adds_up_to_raw_output_minus_expected_value(name, fitted, sample):
     X, _ = sample
     model = fitted[name]
-    sv = shap_values_for_plot(model, X, n_explain=80)
+    sv = shap_values_for_plot(model, X, n_explain=80, output="raw")
     z = model[:-1].transform(sv.data)
     raw = {
         "random_forest": lambda: model[-1].predict_proba(z)[:, 1],
@@ -210,7 +259,7 @@ def test_noisy_labels_give_less_stable_rankings():
     noisy = importance_stability(lr, *_graded_sample(0.4), n_bootstrap=8, random_state=0, n_explain=100)
     assert clean["spearman"] > noisy["spearman"] + 0.2 and clean["kendall"] > noisy["kendall"]
     assert clean["spearman"] > 0.9
-    assert clean["importances"].shape == (8, 5) and clean["output"] == "log-odds"
+    assert clean["importances"].shape == (8, 5) and clean["output"] == "probability"
     assert clean["share_mean"].sum() == pytest.approx(1.0)
     assert clean["share_mean"].idxmax() == "slope" and (clean["share_std"] >= 0).all()
 
