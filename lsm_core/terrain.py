@@ -1,4 +1,9 @@
-"""Terrain factors from a DEM: slope, aspect, curvatures, relief, TWI (DESIGN 1, 4).
+"""Terrain factors from a DEM: slope, northness / eastness, curvatures, relief, TWI (DESIGN 1, 4).
+
+Aspect is circular (359 degrees is next to 1 degree) and undefined on flat cells, so the models and
+the JS threshold's bins get it as northness = cos(aspect) and eastness = sin(aspect) (-1..1, flat
+cells 0, 0), never as raw degrees. Aspect in degrees is still written, to a side file
+(``aspect_sidecar``), for the projection of LOS velocity onto the downslope direction.
 
 Arrays are DEMs in metres with NaN nodata and a pixel size in metres (a scalar, or (x, y) for
 rectangular pixels); results are float64 arrays of the same shape, NaN where the DEM is NaN.
@@ -14,6 +19,7 @@ whole-array result.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +31,11 @@ from lsm_core.hydrology import Res, flow_accumulation, grid_pixel_size, pixel_si
 from lsm_core.io import RasterFile, RasterWriter, raster_on_grid, raster_window_on_grid
 
 __all__ = [
-    "FLAT_ASPECT", "TERRAIN_BANDS", "aspect_deg", "flow_accumulation", "plan_curvature", "profile_curvature",
-    "relief_m", "slope_deg", "terrain_factors", "terrain_halo", "twi",
+    "FLAT_ASPECT", "TERRAIN_BANDS", "aspect_deg", "aspect_sidecar", "eastness", "flow_accumulation", "northness",
+    "plan_curvature", "profile_curvature", "relief_m", "slope_deg", "terrain_factors", "terrain_halo", "twi",
 ]
 
-TERRAIN_BANDS = ("slope_deg", "aspect_deg", "plan_curvature", "profile_curvature", "relief_m", "twi")
+TERRAIN_BANDS = ("slope_deg", "northness", "eastness", "plan_curvature", "profile_curvature", "relief_m", "twi")
 FLAT_ASPECT = -1.0  # aspect of cells with zero gradient: keeps them valid samples, outside 0..360
 
 
@@ -78,6 +84,33 @@ def aspect_deg(dem: np.ndarray, res_m: Res) -> np.ndarray:
         a = np.degrees(np.arctan2(-dzdx, -dzdy)) % 360.0
         a = np.where(a >= 360.0, 0.0, a)  # -tiny % 360 rounds to 360
         return np.where((dzdx == 0) & (dzdy == 0), FLAT_ASPECT, a)
+
+
+def _downslope_unit(dem: np.ndarray, res_m: Res) -> tuple[np.ndarray, np.ndarray]:
+    """North and east components (-1..1) of the unit downslope direction (Horn); 0, 0 on flat cells."""
+    dzdx, dzdy = _horn(dem, res_m)
+    g = np.hypot(dzdx, dzdy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # downslope = -gradient; a flat cell has no direction: 0, 0 is the mean of all directions
+        north, east = np.where(g > 0, 0.0 - dzdy / g, 0.0), np.where(g > 0, 0.0 - dzdx / g, 0.0)  # no -0.0
+    nan = np.isnan(g)
+    return np.where(nan, np.nan, north), np.where(nan, np.nan, east)
+
+
+def northness(dem: np.ndarray, res_m: Res) -> np.ndarray:
+    """cos(aspect) (-1..1): 1 = facing north, -1 = facing south, 0 = east, west or flat.
+
+    >>> import numpy as np
+    >>> north_facing = np.add.outer(np.arange(3.0) * 10.0, np.zeros(3))  # falls towards row 0 (north)
+    >>> float(northness(north_facing, 10.0)[1, 1]), float(eastness(north_facing, 10.0)[1, 1])
+    (1.0, 0.0)
+    """
+    return _downslope_unit(dem, res_m)[0]
+
+
+def eastness(dem: np.ndarray, res_m: Res) -> np.ndarray:
+    """sin(aspect) (-1..1): 1 = facing east, -1 = facing west, 0 = north, south or flat."""
+    return _downslope_unit(dem, res_m)[1]
 
 
 def _zt_derivatives(dem: np.ndarray, res_m: Res) -> tuple[np.ndarray, ...]:
@@ -152,20 +185,31 @@ def terrain_halo(res_m: Res, relief_radius_m: float) -> int:
 
 
 def local_factors(dem: np.ndarray, res_m: Res, relief_radius_m: float = 100.0) -> dict[str, np.ndarray]:
-    """Slope, aspect, plan/profile curvature and relief of a DEM window (see TERRAIN_BANDS)."""
+    """Slope, northness, eastness, plan/profile curvature and relief of a DEM window (see TERRAIN_BANDS)."""
+    north, east = _downslope_unit(dem, res_m)
     return {
         "slope_deg": slope_deg(dem, res_m),
-        "aspect_deg": aspect_deg(dem, res_m),
+        "northness": north,
+        "eastness": east,
         "plan_curvature": plan_curvature(dem, res_m),
         "profile_curvature": profile_curvature(dem, res_m),
         "relief_m": relief_m(dem, res_m, relief_radius_m),
     }
 
 
+def aspect_sidecar(terrain_path: str | Path) -> Path:
+    """Path of the aspect raster (degrees, band ``aspect_deg``) written beside a terrain-factor raster."""
+    p = Path(terrain_path)
+    return p.with_name(f"{p.stem}__aspect{p.suffix}")
+
+
 def terrain_factors(dem_path: str | Path, grid: AreaGrid, out_path: str | Path, *, block: int = DEFAULT_BLOCK,
                     relief_radius_m: float = 100.0, min_tan_slope: float = 1e-3,
-                    flow_accumulation_cells: RasterFile | None = None) -> Path:
-    """Write the six TERRAIN_BANDS of a DEM (resampled to ``grid``) as a float32 COG, window by window.
+                    flow_accumulation_cells: RasterFile | None = None, aspect_path: str | Path | None = None) -> Path:
+    """Write the seven TERRAIN_BANDS of a DEM (resampled to ``grid``) as a float32 COG, window by window.
+
+    ``aspect_path``: also write aspect in degrees (``aspect_deg``, flat = FLAT_ASPECT) there, for the
+    downslope projection of LOS velocity; it is not a model factor (see the module notes).
 
     The local operators read each block with a halo (``terrain_halo``), so memory is a few
     blocks. TWI needs flow accumulation, a global operation: the DEM is routed once as a whole
@@ -185,10 +229,15 @@ def terrain_factors(dem_path: str | Path, grid: AreaGrid, out_path: str | Path, 
     else:
         acc = flow_accumulation(raster_on_grid(dem_path, grid, reproject=True)[0], res).astype(np.float32)
     halo = terrain_halo(res, relief_radius_m)
-    with RasterWriter(out_path, grid, TERRAIN_BANDS) as out:
+    with ExitStack() as stack:
+        out = stack.enter_context(RasterWriter(out_path, grid, TERRAIN_BANDS))
+        aspect_out = (None if aspect_path is None
+                      else stack.enter_context(RasterWriter(aspect_path, grid, ["aspect_deg"])))
         for b in grid.windows(block, halo):
             dem = raster_window_on_grid(dem_path, grid, b.read, reproject=True)[0]
             bands = {k: v[b.inner] for k, v in local_factors(dem, res, relief_radius_m).items()}
+            if aspect_out is not None:
+                aspect_out.write(aspect_deg(dem, res)[b.inner][None], b.write)
             rows, cols = b.write.toslices()
             if acc is not None:
                 acc_w = acc[rows, cols]

@@ -59,14 +59,17 @@ def drainage(context: dg.AssetExecutionContext, config: DrainageConfig, paths: L
     return RasterFile(out)
 
 
-@dg.asset(partitions_def=study_area_partitions, description="Slope, aspect, curvatures, relief from the DEM; TWI "
-          "from the drainage's flow accumulation.", **COG)
+@dg.asset(partitions_def=study_area_partitions, description="Slope, northness and eastness (cos and sin of the "
+          "aspect, 0 on flat cells), curvatures, relief from the DEM; TWI from the drainage's flow accumulation. "
+          "Aspect in degrees goes to a side file for the downslope projection of velocities.", **COG)
 def terrain_factors(context: dg.AssetExecutionContext, config: TerrainConfig, paths: LsmPaths,
                     study_area_grid: AreaGrid, drainage: RasterFile) -> RasterFile:
     cfg = paths.area(context.partition_key)
     out = terrain.terrain_factors(cfg.layers["dem"], study_area_grid,
                                   paths.output_path("terrain_factors", cfg.name, None, "tif"),
-                                  relief_radius_m=config.relief_radius_m, flow_accumulation_cells=drainage)
+                                  relief_radius_m=config.relief_radius_m, flow_accumulation_cells=drainage,
+                                  aspect_path=terrain.aspect_sidecar(paths.output_path("terrain_factors", cfg.name,
+                                                                                       None, "tif")))
     return RasterFile(out)
 
 
@@ -115,7 +118,8 @@ def deformation_rate(context: dg.AssetExecutionContext, config: DeformationConfi
     summary = deformation.deformation_rate(
         delivery, study_area_grid, out, min_coherence=config.min_coherence, min_epochs=config.min_epochs,
         project_downslope=config.project_downslope, min_sensitivity=config.min_sensitivity,
-        slope_deg_path=terrain_factors.path if config.project_downslope else None)
+        slope_deg_path=terrain_factors.path if config.project_downslope else None,
+        aspect_deg_path=terrain.aspect_sidecar(terrain_factors.path) if config.project_downslope else None)
     yield dg.Output(RasterFile(out), metadata={
         "delivery": str(delivery.folder), "delivery_version": version.version, "replaces": str(version.replaces),
         "kind": delivery.kind, **{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}})

@@ -13,7 +13,10 @@ from lsm_core.terrain import (
     FLAT_ASPECT,
     TERRAIN_BANDS,
     aspect_deg,
+    aspect_sidecar,
+    eastness,
     flow_accumulation,
+    northness,
     plan_curvature,
     profile_curvature,
     relief_m,
@@ -118,7 +121,7 @@ def test_relief_is_max_minus_min_within_the_radius():
 def test_nodata_propagates_without_eroding_neighbours():
     dem = _dem().astype(np.float64)
     dem[10:13, 10:13] = np.nan
-    for f in (slope_deg, aspect_deg, plan_curvature, profile_curvature, relief_m):
+    for f in (slope_deg, aspect_deg, northness, eastness, plan_curvature, profile_curvature, relief_m):
         out = f(dem, RES)
         assert np.isnan(out[10:13, 10:13]).all(), f.__name__
         assert np.isfinite(np.delete(out.ravel(), np.flatnonzero(np.isnan(dem)))).all(), f.__name__
@@ -156,15 +159,43 @@ def test_windowed_terrain_factors_equal_whole_array(tmp_path):
     dem = _dem(70, 90, seed=3)
     dem[30:34, 40:45] = np.nan
     grid = _write_dem(tmp_path / "dem.tif", dem)
-    out = terrain_factors(tmp_path / "dem.tif", grid, tmp_path / "terrain.tif", block=37, relief_radius_m=30.0)
-    assert band_names(out) == list(TERRAIN_BANDS)
+    out = terrain_factors(tmp_path / "dem.tif", grid, tmp_path / "terrain.tif", block=37, relief_radius_m=30.0,
+                          aspect_path=aspect_sidecar(tmp_path / "terrain.tif"))
+    assert band_names(out) == list(TERRAIN_BANDS) and "aspect_deg" not in TERRAIN_BANDS
     got = read_raster(out)
     slope = slope_deg(dem, RES)
-    whole = {"slope_deg": slope, "aspect_deg": aspect_deg(dem, RES), "plan_curvature": plan_curvature(dem, RES),
+    whole = {"slope_deg": slope, "northness": northness(dem, RES), "eastness": eastness(dem, RES),
+             "plan_curvature": plan_curvature(dem, RES),
              "profile_curvature": profile_curvature(dem, RES), "relief_m": relief_m(dem, RES, 30.0),
              "twi": twi(flow_accumulation(dem, RES), slope, RES)}
     for i, name in enumerate(TERRAIN_BANDS):
         np.testing.assert_array_equal(got[i], whole[name].astype(np.float32), err_msg=name)
+    side = aspect_sidecar(tmp_path / "terrain.tif")
+    assert side.name == "terrain__aspect.tif" and band_names(side) == ["aspect_deg"]
+    np.testing.assert_array_equal(read_raster(side)[0], aspect_deg(dem, RES).astype(np.float32))
+
+
+def test_northness_and_eastness_are_cos_and_sin_of_aspect_and_zero_when_flat():
+    dem = _dem().astype(np.float64)
+    a, n, e = aspect_deg(dem, RES), northness(dem, RES), eastness(dem, RES)
+    sloped = a != FLAT_ASPECT
+    assert (~sloped).sum() == 1 and n[~sloped] == 0 and e[~sloped] == 0
+    np.testing.assert_allclose(n[sloped], np.cos(np.radians(a[sloped])), atol=1e-12)
+    np.testing.assert_allclose(e[sloped], np.sin(np.radians(a[sloped])), atol=1e-12)
+    assert np.abs(n).max() <= 1 and np.abs(e).max() <= 1
+
+
+def test_aspects_either_side_of_north_are_neighbours_not_opposites():
+    """1 and 359 degrees face almost the same way: their (northness, eastness) are close, unlike their degrees."""
+    x = np.arange(5.0)[None, :] * RES
+    y = np.arange(5.0)[:, None] * RES
+    tilt = np.radians(1.0)
+    # planes falling towards 1 and 359 degrees (north is row 0, so downslope north = z rising with the row)
+    planes = [0.3 * (y * np.cos(t) - x * np.sin(t)) for t in (tilt, -tilt)]
+    (a1, n1, e1), (a2, n2, e2) = [(aspect_deg(p, RES)[2, 2], northness(p, RES)[2, 2], eastness(p, RES)[2, 2])
+                                  for p in planes]
+    assert a1 == pytest.approx(1.0) and a2 == pytest.approx(359.0)
+    assert np.hypot(n1 - n2, e1 - e2) == pytest.approx(2 * np.sin(tilt), abs=1e-9)
 
 
 def test_terrain_needs_a_projected_crs(tmp_path):
@@ -195,10 +226,11 @@ def test_dem_in_another_crs_is_reprojected_onto_the_grid(tmp_path):
     write_raster(tmp_path / "dem_wgs84.tif", (0.2 * (ux - 400000))[None].astype("float32"), geo, ["dem"])
     out = terrain_factors(tmp_path / "dem_wgs84.tif", grid, tmp_path / "terrain.tif")
     slope = RasterFile(out).band("slope_deg")[2:-2, 2:-2]
-    aspect = RasterFile(out).band("aspect_deg")[2:-2, 2:-2]
+    north, east = (RasterFile(out).band(b)[2:-2, 2:-2] for b in ("northness", "eastness"))
     assert plane.shape == grid.shape
     np.testing.assert_allclose(np.median(slope), np.degrees(np.arctan(0.2)), atol=0.05)
-    np.testing.assert_allclose(np.median(aspect), 270, atol=0.5)
+    # aspect 270 (facing west): eastness -1, northness 0
+    np.testing.assert_allclose([np.median(north), np.median(east)], [0, -1], atol=0.01)
 
 
 def test_terrain_takes_the_routed_accumulation_window_by_window(tmp_path):
