@@ -1,7 +1,8 @@
 """Partitions (DESIGN 3): dynamic study areas x dynamic monitoring periods.
 
 Periods are each area's own (an InSAR delivery's months), so the area x period grid holds
-combinations that can never exist (karst has no delivery for loess's periods). They are not
+combinations that can never exist (karst has no delivery for loess's periods). An area without InSAR
+declares its periods in area.yaml (``periods``, written by ``lsm add-area``). They are not
 errors: the period assets' roots (``environment_factors``, ``deformation_rate``) skip them with
 ``skip_missing_combination``, which logs the reason and records it as an observation of the
 partition, and Dagster then skips everything downstream. "Materialize all" and backfills finish
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from lsm_core.area_scope import declared_periods
 from lsm_core.intake import current_versions
 
 STUDY_AREA = "study_area"
@@ -49,12 +51,22 @@ def area_period_key(area: str, period: str) -> dg.MultiPartitionKey:
 
 
 def missing_combination_reason(data_root: str | Path, area: str, period: str) -> str | None:
-    """Why (area, period) can never be computed (no accepted InSAR delivery of the area for it), else None."""
+    """Why (area, period) can never be computed (no accepted InSAR delivery of the area for it and not one of
+    the periods its area.yaml declares), else None."""
     periods = sorted({v.delivery.period for v in current_versions(data_root, area)})
-    if period in periods:
+    declared = declared_periods(Path(data_root) / "study_areas" / area)
+    if period in periods or period in declared:
         return None
     return (f"not applicable: study area {area!r} has no accepted InSAR delivery for period {period!r} "
-            f"(its periods: {', '.join(periods) or 'none'}); skipped, with everything downstream")
+            f"(its periods: {', '.join(periods + declared) or 'none'}); skipped, with everything downstream")
+
+
+def no_insar_reason(data_root: str | Path, area: str, period: str) -> str | None:
+    """Why (area, period), a period the area declares, has no deformation layer (no InSAR delivery), else None."""
+    if any(v.delivery.period == period for v in current_versions(data_root, area)):
+        return None
+    return (f"no InSAR: study area {area!r} has no accepted InSAR delivery for period {period!r} (a period its "
+            "area.yaml declares); the velocity is left out of the factor stack and InSAR-PU is skipped")
 
 
 def skip_missing_combination(context: dg.AssetExecutionContext, reason: str) -> Iterator[dg.AssetObservation]:

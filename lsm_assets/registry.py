@@ -9,6 +9,7 @@ import dagster as dg
 
 from lsm_assets.partitions import PERIOD, STUDY_AREA
 from lsm_core.area import discover_areas, load_area
+from lsm_core.area_scope import declared_periods
 from lsm_core.errors import ConfigError
 from lsm_core.grid import AreaGrid
 from lsm_core.intake import archived_deliveries, intake_deliveries
@@ -57,8 +58,11 @@ def area_grids(data_root: str | Path) -> tuple[dict[str, AreaGrid], dict[str, st
 
 
 def known_pairs(data_root: str | Path, areas: list[str] | tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(area, period) of every accepted delivery of a known area."""
-    return tuple((d.area, d.period) for d in archived_deliveries(data_root) if d.area in areas)
+    """(area, period) of every accepted delivery of a known area, and of every period an area.yaml declares
+    (areas without InSAR)."""
+    pairs = {(d.area, d.period) for d in archived_deliveries(data_root) if d.area in areas}
+    pairs |= {(a, p) for a in areas for p in declared_periods(Path(data_root) / "study_areas" / a)}
+    return tuple(sorted(pairs))
 
 
 def new_partitions_requests(instance: dg.DagsterInstance, areas: list[str],

@@ -24,7 +24,8 @@ Example::
       deformation_threshold_mm_yr: 5.0
       buffer_m: 500
 
-Paths are relative to the area folder.
+Paths are relative to the area folder. Only ``dem`` and ``inventory`` are mandatory: a missing optional
+layer's factor is left out of the stack (``lsm_core.area_scope``).
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ import yaml
 from lsm_core.errors import ConfigError
 from lsm_core.grid import AreaGrid
 
-__all__ = ["DEFAULT_PARAMETERS", "KEY_RE", "PERIOD_RE", "REQUIRED_LAYERS", "AreaConfig", "NdviScene", "discover_areas",
-           "load_area", "period_bounds", "period_key", "write_area_mask"]
+__all__ = ["DEFAULT_PARAMETERS", "KEY_RE", "MANDATORY_LAYERS", "PERIOD_RE", "REQUIRED_LAYERS", "AreaConfig", "NdviScene",
+           "discover_areas", "load_area", "period_bounds", "period_key", "write_area_mask"]
 
 KEY_RE = re.compile(r"^[a-z0-9_-]+$")
 PERIOD_RE = re.compile(r"^(\d{4})(\d{2})-(\d{4})(\d{2})$")
 REQUIRED_LAYERS = ("dem", "lithology", "faults", "rivers", "roads", "buildings", "mining", "rainfall", "ndvi", "inventory")
+# an area needs only these; the other layers' factors are left out when absent (lsm_core.area_scope)
+MANDATORY_LAYERS = ("dem", "inventory")
 
 DEFAULT_PARAMETERS: dict[str, Any] = {
     "max_distance_m": {"faults": 20000.0, "valleys": 5000.0, "roads": 5000.0, "buildings": 2000.0, "mining": 10000.0},
@@ -108,7 +111,7 @@ def load_area(folder: str | Path) -> AreaConfig:
     if len(bounds) != 4 or bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:
         raise ConfigError(f"bounds must be [xmin, ymin, xmax, ymax], got {raw['bounds']}", path)
     layers_raw = raw["layers"]
-    missing = [k for k in REQUIRED_LAYERS if k not in layers_raw]
+    missing = [k for k in MANDATORY_LAYERS if k not in layers_raw]
     if missing:
         raise ConfigError(f"missing layers {missing}", path)
     layers: dict[str, Path] = {}
@@ -120,7 +123,7 @@ def load_area(folder: str | Path) -> AreaConfig:
             code_field = value.get("code_field", code_field) if key == "lithology" else code_field
             value = value["path"]
         layers[key] = folder / value
-    ndvi = tuple(sorted((NdviScene(_date(s["date"], path), folder / s["path"]) for s in layers_raw["ndvi"]),
+    ndvi = tuple(sorted((NdviScene(_date(s["date"], path), folder / s["path"]) for s in layers_raw.get("ndvi") or []),
                         key=lambda s: s.date))
     params = {**DEFAULT_PARAMETERS, **(raw.get("parameters") or {})}
     params["max_distance_m"] = {**DEFAULT_PARAMETERS["max_distance_m"], **params.get("max_distance_m", {})}

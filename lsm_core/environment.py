@@ -12,6 +12,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from lsm_core.area import AreaConfig
+from lsm_core.area_scope import write_absent_layer
 from lsm_core.errors import ConfigError, InputFileError
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterWriter, raster_window_on_grid, read_vector
@@ -45,20 +46,41 @@ def ndvi_mean(paths: list[Path], grid: AreaGrid, window: Window) -> np.ndarray:
 
 def environment_factors(cfg: AreaConfig, start: dt.date, end: dt.date, out_path: str | Path, *,
                         block: int = 512) -> dict:
-    """Write lithology code, rainfall (mm/yr, bilinear) and the NDVI mean of the period's scenes, window by window."""
+    """Write lithology code, rainfall (mm/yr, bilinear) and the NDVI mean of the period's scenes, window by window.
+
+    A band whose layer the area.yaml does not give is left out (``left_out``: band -> why); with none of
+    the three, the output is an absent layer (``area_scope.write_absent_layer``) the factor stack skips.
+    """
     grid = cfg.grid
     scenes = cfg.ndvi_in(start, end)
-    if not scenes:
+    if cfg.ndvi and not scenes:
         raise ConfigError(f"no NDVI scene dated within {start}..{end} (scenes: {[str(s.date) for s in cfg.ndvi]})",
                           cfg.folder / "area.yaml")
-    lith = read_vector(cfg.layers["lithology"], grid, reproject=True)
-    if cfg.lithology_code_field not in lith.columns:
+    have = {"lithology": "lithology" in cfg.layers, "rainfall_mm_yr": "rainfall" in cfg.layers,
+            "ndvi_mean": bool(scenes)}
+    bands = [b for b in BANDS if have[b]]
+    left_out = {b: f"no {b.split('_')[0]} layer in area.yaml" for b in BANDS if not have[b]}
+    info: dict = {"bands": bands, "left_out": left_out, "ndvi_scenes": [str(s.date) for s in scenes],
+                  "lithology_units": []}
+    if not bands:
+        write_absent_layer(grid, out_path, "environment", "no lithology, rainfall or NDVI layer in area.yaml",
+                           block=block)
+        return info
+    lith = read_vector(cfg.layers["lithology"], grid, reproject=True) if have["lithology"] else None
+    if lith is not None and cfg.lithology_code_field not in lith.columns:
         raise InputFileError(f"no column {cfg.lithology_code_field!r} (columns: {list(lith.columns)})",
                              cfg.layers["lithology"])
-    with RasterWriter(out_path, grid, BANDS, block=block, tags={"categorical": ",".join(CATEGORICAL)}) as w:
+    categorical = [b for b in CATEGORICAL if b in bands]
+    with RasterWriter(out_path, grid, bands, block=block, tags={"categorical": ",".join(categorical)}) as w:
         for b in grid.windows(block):
-            rain = raster_window_on_grid(cfg.layers["rainfall"], grid, b.write, reproject=True)[0]
-            w.write(np.stack([rasterize_codes(lith, cfg.lithology_code_field, grid, b.write), rain,
-                              ndvi_mean([s.path for s in scenes], grid, b.write)]), b.write)
-    return {"ndvi_scenes": [str(s.date) for s in scenes],
-            "lithology_units": sorted(int(c) for c in lith[cfg.lithology_code_field].unique())}
+            parts = []
+            if lith is not None:
+                parts.append(rasterize_codes(lith, cfg.lithology_code_field, grid, b.write))
+            if have["rainfall_mm_yr"]:
+                parts.append(raster_window_on_grid(cfg.layers["rainfall"], grid, b.write, reproject=True)[0])
+            if scenes:
+                parts.append(ndvi_mean([s.path for s in scenes], grid, b.write))
+            w.write(np.stack(parts), b.write)
+    if lith is not None:
+        info["lithology_units"] = sorted(int(c) for c in lith[cfg.lithology_code_field].unique())
+    return info

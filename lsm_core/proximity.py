@@ -14,7 +14,7 @@ of each block grown by Dmax), so only the unit labels are held at full size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeAlias, TypeGuard
 
@@ -145,7 +145,8 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
                       out_path: str | Path, dmax_by_class: Mapping[str, float], *, block: int = DEFAULT_BLOCK,
                       watershed_area_m2: float = 1e6, slope_unit_area_m2: float = 1e5,
                       burn_rivers_m: float = 10.0, workers: int = 1,
-                      units: Mapping[str, np.ndarray] | None = None) -> Path:
+                      units: Mapping[str, np.ndarray] | None = None,
+                      bands: Sequence[str] = PROXIMITY_BANDS) -> Path:
     """Write the PROXIMITY_BANDS (0..1, NaN where the DEM is nodata) as a float32 COG, window by window.
 
     ``area_layers`` maps faults, rivers, roads, buildings and mining to vector files, GeoDataFrames
@@ -155,17 +156,21 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
     then two int32 unit rasters and a validity mask (9 bytes per pixel) for the windowed pass.
     ``workers`` is passed to the KD-tree queries (-1: all cores). ``units``: the ``watershed`` and
     ``slope_unit`` labels already routed (``drainage.read_units``); then the DEM only gives the
-    valid pixels and the unit parameters are not used.
+    valid pixels and the unit parameters are not used. ``bands``: the subset to write (an area without
+    some of the layers leaves their bands out).
     """
     res = grid_pixel_size(grid)
-    missing = [b for b in PROXIMITY_BANDS if b not in dmax_by_class]
+    bands = [b for b in PROXIMITY_BANDS if b in bands]
+    if not bands:
+        raise ConfigError("no proximity band to write")
+    missing = [b for b in bands if b not in dmax_by_class]
     if missing:
         raise ConfigError(f"no maximum influence distance for {missing}")
-    bad = {b: dmax_by_class[b] for b in PROXIMITY_BANDS if not float(dmax_by_class[b]) > 0}
+    bad = {b: dmax_by_class[b] for b in bands if not float(dmax_by_class[b]) > 0}
     if bad:
         raise ConfigError(f"maximum influence distances must be positive metres, got {bad}")
     layers = {}
-    for band in PROXIMITY_BANDS:
+    for band in bands:
         if SOURCE_LAYER[band] not in area_layers:
             raise ConfigError(f"no {SOURCE_LAYER[band]!r} layer for the {band} factor")
         layers[band] = _geometries(area_layers[SOURCE_LAYER[band]], grid)
@@ -174,17 +179,17 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
         raise GridMismatchError(f"DEM of shape {z.shape} is not on the grid {grid.shape}")
     valid = ~np.isnan(z)
     if units is None:
-        units = area_units(z, grid, layers["valleys"], watershed_area_m2=watershed_area_m2,
+        units = area_units(z, grid, layers.get("valleys"), watershed_area_m2=watershed_area_m2,
                            slope_unit_area_m2=slope_unit_area_m2, burn_rivers_m=burn_rivers_m)
     elif any(u.shape != grid.shape for u in units.values()):
         raise GridMismatchError(f"unit rasters are not on the grid {grid.shape}")
     del z
     trees = {band: shapely.STRtree(g) for band, g in layers.items()}
-    with RasterWriter(out_path, grid, PROXIMITY_BANDS) as out:
+    with RasterWriter(out_path, grid, bands) as out:
         for b in grid.windows(block):
             rows, cols = b.write.toslices()
             stack = []
-            for band in PROXIMITY_BANDS:
+            for band in bands:
                 dmax, unit = float(dmax_by_class[band]), UNIT_OF[band]
                 d = _block_distance(layers[band], trees[band], grid, b.write, res, dmax,
                                     None if unit is None else units.get(unit), workers)

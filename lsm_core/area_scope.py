@@ -1,0 +1,107 @@
+"""What a study area can compute from the layers and data it has (issue 11: incomplete areas in the asset graph).
+
+An area added with ``lsm add-area`` may lack optional layers (faults, rivers, roads, buildings,
+mining, rainfall, NDVI, lithology), InSAR deliveries, or event dates. The raster pipeline still
+runs it: a factor whose layer is missing is left out of the stack; a period without an InSAR
+delivery (declared in area.yaml's ``periods``) gets an *absent* velocity layer, a one-band
+all-nodata raster tagged with the reason, which the factor stack leaves out; negative strategies
+that need the velocity are skipped with the reason; POR / LOR of an undated inventory are "not
+computable". These helpers decide that, so the asset bodies only call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from lsm_core.area import PERIOD_RE, AreaConfig
+from lsm_core.errors import ConfigError
+from lsm_core.grid import AreaGrid
+from lsm_core.io import RasterFile, RasterWriter
+
+__all__ = ["ABSENT_TAG", "NO_DATES_STATUS", "OPTIONAL_LAYERS", "VELOCITY_STRATEGIES", "absent_reason",
+           "applicable_strategies", "declared_periods", "inventory_has_dates", "missing_layers", "present_sources",
+           "proximity_bands", "write_absent_layer"]
+
+OPTIONAL_LAYERS = ("lithology", "faults", "rivers", "roads", "buildings", "mining", "rainfall", "ndvi")
+ABSENT_TAG = "absent_reason"
+NO_DATES_STATUS = "not computable: the inventory has no dates"
+# negative strategies that read the InSAR velocity band of the stack (their pool is defined by it)
+VELOCITY_STRATEGIES = {"insar_pu": "velocity_mm_yr"}
+
+
+def missing_layers(cfg: AreaConfig) -> tuple[str, ...]:
+    """Optional layers the area.yaml does not give (their factors are left out)."""
+    return tuple(k for k in OPTIONAL_LAYERS if (not cfg.ndvi if k == "ndvi" else k not in cfg.layers))
+
+
+def proximity_bands(cfg: AreaConfig) -> tuple[list[str], dict[str, str]]:
+    """The proximity bands the area's layers allow, and {band: why left out} of the others."""
+    from lsm_core.proximity import PROXIMITY_BANDS, SOURCE_LAYER
+
+    bands = [b for b in PROXIMITY_BANDS if SOURCE_LAYER[b] in cfg.layers]
+    return bands, {b: f"no {SOURCE_LAYER[b]} layer in area.yaml" for b in PROXIMITY_BANDS if b not in bands}
+
+
+def inventory_has_dates(cfg: AreaConfig) -> bool:
+    """False when area.yaml says the inventory has no event dates (``parameters.inventory_has_dates: false``).
+
+    ``lsm add-area`` stamps undated events with their period's first day so the catalog can hold
+    them; this flag keeps POR / LOR from being computed on those stand-in dates.
+    """
+    return bool(cfg.parameters.get("inventory_has_dates", True))
+
+
+def declared_periods(area_folder: str | Path) -> list[str]:
+    """Monitoring periods the area declares in area.yaml (``periods: [YYYYMM-YYYYMM, ...]``), for areas without
+    InSAR deliveries; ConfigError names the file for a malformed key."""
+    path = Path(area_folder) / "area.yaml"
+    raw: Any = yaml.safe_load(path.read_text()) if path.is_file() else None
+    periods = (raw or {}).get("periods") or [] if isinstance(raw, dict) else []
+    bad = [p for p in periods if not PERIOD_RE.match(str(p))]
+    if bad:
+        raise ConfigError(f"periods {bad} are not of the form YYYYMM-YYYYMM", path)
+    return sorted(str(p) for p in periods)
+
+
+def write_absent_layer(grid: AreaGrid, out_path: str | Path, band: str, reason: str, *, block: int = 512) -> Path:
+    """A one-band all-nodata raster on ``grid``, tagged with why the layer is absent; window by window."""
+    with RasterWriter(out_path, grid, [band], block=block, tags={ABSENT_TAG: reason}) as w:
+        for b in grid.windows(block):
+            w.write(np.full((1, int(b.write.height), int(b.write.width)), np.nan, np.float32), b.write)
+    return Path(out_path)
+
+
+def absent_reason(raster: RasterFile) -> str | None:
+    """Why ``raster`` is an absent layer (``write_absent_layer``), else None."""
+    return raster.tags.get(ABSENT_TAG)
+
+
+def present_sources(sources: Iterable[tuple[RasterFile, Sequence[str]]]
+                    ) -> tuple[list[tuple[RasterFile, Sequence[str]]], dict[str, str]]:
+    """The stack sources that hold data, and {band: reason} of the absent ones left out."""
+    present: list[tuple[RasterFile, Sequence[str]]] = []
+    left_out: dict[str, str] = {}
+    for src, bands in sources:
+        if (why := absent_reason(src)) is None:
+            present.append((src, bands))
+        else:
+            left_out |= {b: why for b in bands}
+    return present, left_out
+
+
+def applicable_strategies(requested: Sequence[str], factor_names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The requested negative strategies the factor stack supports, and {strategy: why skipped} of the others."""
+    run, skipped = [], {}
+    for s in requested:
+        band = VELOCITY_STRATEGIES.get(s)
+        if band is not None and band not in factor_names:
+            skipped[s] = (f"skipped: the factor stack has no {band} band (no InSAR delivery for this area and "
+                          "period), and its unlabeled pool is defined by the velocity")
+        else:
+            run.append(s)
+    return run, skipped
