@@ -7,12 +7,13 @@ from lsm_assets.partitions import (
     area_of,
     area_period_partitions,
     missing_combination_reason,
+    no_insar_reason,
     period_of,
     skip_missing_combination,
     study_area_partitions,
 )
 from lsm_assets.resources import LsmPaths
-from lsm_core import deformation, environment, proximity, terrain
+from lsm_core import area_scope, deformation, environment, proximity, terrain
 from lsm_core import drainage as routing
 from lsm_core.area import period_bounds
 from lsm_core.grid import AreaGrid
@@ -54,7 +55,7 @@ def drainage(context: dg.AssetExecutionContext, config: DrainageConfig, paths: L
              study_area_grid: AreaGrid) -> RasterFile:
     cfg = paths.area(context.partition_key)
     out = routing.drainage(cfg.layers["dem"], study_area_grid, paths.output_path("drainage", cfg.name, None, "tif"),
-                           cfg.layers["rivers"], watershed_area_m2=config.watershed_area_m2,
+                           cfg.layers.get("rivers"), watershed_area_m2=config.watershed_area_m2,
                            slope_unit_area_m2=config.slope_unit_area_m2, burn_rivers_m=config.burn_rivers_m)
     return RasterFile(out)
 
@@ -79,12 +80,17 @@ def proximity_factors(context: dg.AssetExecutionContext, paths: LsmPaths, study_
                       drainage: RasterFile) -> RasterFile:
     cfg = paths.area(context.partition_key)
     dmax = cfg.parameters["max_distance_m"]
-    out = proximity.proximity_factors(cfg.layers, study_area_grid, cfg.layers["dem"],
-                                      paths.output_path("proximity_factors", cfg.name, None, "tif"),
-                                      {"faults": dmax["faults"], "valleys": dmax["valleys"], "roads": dmax["roads"],
-                                       "buildings": dmax["buildings"], "mining": dmax["mining"]},
-                                      units=routing.read_units(drainage))
-    context.add_output_metadata({f"dmax_{k}_m": float(v) for k, v in dmax.items()})
+    out_path = paths.output_path("proximity_factors", cfg.name, None, "tif")
+    bands, left_out = area_scope.proximity_bands(cfg)
+    if not bands:  # none of the layers: an absent layer the factor stack leaves out
+        out = area_scope.write_absent_layer(study_area_grid, out_path, "proximity", "; ".join(left_out.values()))
+    else:
+        out = proximity.proximity_factors(cfg.layers, study_area_grid, cfg.layers["dem"], out_path,
+                                          {"faults": dmax["faults"], "valleys": dmax["valleys"], "roads": dmax["roads"],
+                                           "buildings": dmax["buildings"], "mining": dmax["mining"]},
+                                          units=routing.read_units(drainage), bands=bands)
+    context.add_output_metadata({f"dmax_{k}_m": float(v) for k, v in dmax.items()} |
+                                {"factors": ", ".join(bands), "factors_left_out": _left_out_md(left_out)})
     return RasterFile(out)
 
 
@@ -100,7 +106,9 @@ def environment_factors(context: dg.AssetExecutionContext, paths: LsmPaths, stud
     out = paths.output_path("environment_factors", area, period, "tif")
     info = environment.environment_factors(cfg, *period_bounds(period), out)
     yield dg.Output(RasterFile(out), metadata={"ndvi_scenes": ", ".join(info["ndvi_scenes"]),
-                                               "lithology_units": str(info["lithology_units"])})
+                                               "lithology_units": str(info["lithology_units"]),
+                                               "factors": ", ".join(info["bands"]),
+                                               "factors_left_out": _left_out_md(info["left_out"])})
 
 
 @dg.asset(partitions_def=area_period_partitions, description="Annual mean LOS (or downslope) velocity in mm/yr "
@@ -112,9 +120,13 @@ def deformation_rate(context: dg.AssetExecutionContext, config: DeformationConfi
     if reason := missing_combination_reason(paths.root, area, period):
         yield from skip_missing_combination(context, reason)
         return
+    out = paths.output_path("deformation_rate", area, period, "tif")
+    if no_insar := no_insar_reason(paths.root, area, period):
+        area_scope.write_absent_layer(study_area_grid, out, "velocity_mm_yr", no_insar)
+        yield dg.Output(RasterFile(out), metadata={"status": "no InSAR", "reason": no_insar})
+        return
     version = delivery_version_for(paths.root, area, period)
     delivery = version.delivery
-    out = paths.output_path("deformation_rate", area, period, "tif")
     summary = deformation.deformation_rate(
         delivery, study_area_grid, out, min_coherence=config.min_coherence, min_epochs=config.min_epochs,
         project_downslope=config.project_downslope, min_sensitivity=config.min_sensitivity,
@@ -132,14 +144,21 @@ def factor_stack(context: dg.AssetExecutionContext, config: FactorStackConfig, p
                  environment_factors: RasterFile, deformation_rate: RasterFile) -> RasterFile:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     out = paths.output_path("factor_stack", area, period, "tif")
-    info = build_factor_stack([(terrain_factors, terrain_factors.names), (proximity_factors, proximity_factors.names),
-                               (environment_factors, environment_factors.names),
-                               (deformation_rate, ["velocity_mm_yr"])],
-                              RasterFile(study_area_grid.nodata_mask_path), out)
+    sources, left_out = area_scope.present_sources([
+        (terrain_factors, terrain_factors.names), (proximity_factors, proximity_factors.names),
+        (environment_factors, environment_factors.names), (deformation_rate, ["velocity_mm_yr"])])
+    info = build_factor_stack(sources, RasterFile(study_area_grid.nodata_mask_path), out)
     vif = vif_table(RasterFile(out), n_sample=config.vif_sample, seed=config.seed)
     context.add_output_metadata({
         "valid_pixels": info["valid_pixels"], "categorical": ", ".join(info["categorical"]),
         "vif": dg.MetadataValue.md("| factor | VIF |\n|---|---|\n" +
                                    "\n".join(f"| {k} | {v:.2f} |" for k, v in vif.items())),
-        "max_vif": round(max(vif.values()), 2)})
+        "max_vif": round(max(vif.values()), 2), "factors": ", ".join(info["bands"]),
+        "missing_layers": ", ".join(area_scope.missing_layers(paths.area(area))) or "none",
+        "factors_left_out": _left_out_md(left_out)})
     return RasterFile(out)
+
+
+def _left_out_md(left_out: dict[str, str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("none" if not left_out else "| factor | why left out |\n|---|---|\n" +
+                               "\n".join(f"| {k} | {v} |" for k, v in left_out.items()))
