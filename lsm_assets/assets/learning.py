@@ -13,7 +13,7 @@ from pydantic import Field
 from lsm_assets.metadata import image, images
 from lsm_assets.partitions import area_of, area_period_partitions, period_of
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
-from lsm_core import catalog, experiment, sampling
+from lsm_core import area_scope, catalog, experiment, sampling
 from lsm_core.area import period_bounds
 from lsm_core.inventory import events_after, events_before
 from lsm_core.io import RasterFile, write_table
@@ -83,7 +83,10 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
     known = events_before(landslide_inventory, period_end)  # later events must not shape the training set
     n = sampling.n_negatives(len(positive_samples), config.ratio if config.ratio is not None else params["sampling_ratio"])
     sets, meta = [], {}
-    for strategy in config.strategies:
+    # strategies the stack cannot support (InSAR-PU without a velocity band) are skipped with the reason
+    strategies, skipped = area_scope.applicable_strategies(config.strategies, factor_stack.names)
+    meta["skipped_strategies"] = dg.MetadataValue.json(skipped)
+    for strategy in strategies:
         df, diag = sampling.draw_negatives(
             strategy, factor_stack, known, pd.DataFrame(positive_samples.drop(columns="geometry")), n,
             seed=config.seed, buffer_m=params["buffer_m"] if config.buffer_m is None else config.buffer_m,
@@ -156,7 +159,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     model_dir = paths.output_path("trained_models", area, period, "parquet").with_suffix("")
     rows, folds = [], []
-    for strategy in config.strategies:
+    drawn = set(negative_samples["strategy"])  # a strategy skipped for the area (negative_samples says why)
+    for strategy in [s for s in config.strategies if s in drawn]:
         table = _tables(positive_samples, negative_samples, strategy, config.max_samples_per_class, config.seed)
         res = experiment.run_strategy(table, strategy, factor_stack.names, categorical_bands(factor_stack.path),
                                       config.models, model_dir, n_splits=config.spatial_cv_folds,
