@@ -11,7 +11,7 @@ from pydantic import Field
 from lsm_assets.metadata import image
 from lsm_assets.partitions import area_of, area_period_partitions, period_of
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
-from lsm_core import catalog, contingency, evaluation, predict, prone, threshold
+from lsm_core import area_scope, catalog, contingency, evaluation, predict, prone, threshold
 from lsm_core.area import period_bounds
 from lsm_core.experiment import select_model
 from lsm_core.io import RasterFile, write_table
@@ -151,6 +151,9 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
         stem=period, prediction_rate=rate, inventory=state, opening_radius_px=config.opening_radius_px,
         closing_radius_px=config.closing_radius_px, min_area_m2=config.min_area_m2)
     table = pd.DataFrame(rows).assign(area=area, period=period, evaluated_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
+    undated = not area_scope.inventory_has_dates(paths.area(area))
+    if undated:  # the catalog's dates are stand-ins (lsm add-area): no event is "later", POR / LOR say so
+        table = table.assign(POR=np.nan, LOR=np.nan, status=area_scope.NO_DATES_STATUS)
     with lsm_catalog.connect() as con:
         catalog.append_rows(con, "prone_area_evaluation", table)
         past = con.execute("SELECT evaluated_at, threshold_name, TA, POR, LOR FROM prone_area_evaluation "
@@ -161,8 +164,9 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     inventory = {"evaluations_in_history": int(history), "inventory_events": state["n_events"],
                  "inventory_revisions": state["n_revisions"], "inventory_latest_event": str(state["latest_event_date"]),
                  "inventory_latest_ingest": str(state["latest_ingest"])}
-    context.add_output_metadata({**inventory, "TA": float(adaptive["TA"]), "POR": float(adaptive["POR"]),
-                                 "LOR": float(adaptive["LOR"]), "later_events": int(adaptive["L"]),
+    por_lor = ({"POR": area_scope.NO_DATES_STATUS, "LOR": area_scope.NO_DATES_STATUS} if undated
+               else {"POR": float(adaptive["POR"]), "LOR": float(adaptive["LOR"])})
+    context.add_output_metadata({**inventory, "TA": float(adaptive["TA"]), **por_lor, "later_events": int(adaptive["L"]),
                                  "prediction_rate_auc": float(rate["auc"]), "status": str(adaptive["status"]),
                                  "prediction_rate_curve": dg.MetadataValue.path(str(curve_path)),
                                  "history": image(history_plot, "TA, POR and LOR over evaluations"),
@@ -177,6 +181,9 @@ def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, pa
                                            lsm_catalog: DuckDBCatalog, deformation_rate: RasterFile,
                                            susceptibility_map: RasterFile, prone_areas: RasterFile) -> pd.DataFrame:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
+    if no_insar := area_scope.absent_reason(deformation_rate):  # nothing to cross: say why, write no rows
+        context.add_output_metadata({"status": "not computable", "reason": no_insar})
+        return pd.DataFrame({"consistency_score": pd.Series(dtype=float)})
     result = contingency.deformation_susceptibility_contingency(deformation_rate.path, susceptibility_map.path,
                                                                 prone_path=prone_areas.path)
     plot = contingency.plot_contingency(result, paths.output_path("deformation_susceptibility_contingency", area,
