@@ -18,7 +18,7 @@ from lsm_core.grid import AreaGrid
 from lsm_core.synthetic.terrain import Landscape, Rng, distance_to, rasterize_lines, smooth_field, smoothstep
 
 __all__ = ["Event", "Period", "Site", "Terrain", "draw_sites_and_events", "hazard_field", "label_raster",
-           "los_factor", "ndvi_base", "ndvi_scene", "observe_ndvi", "seasonal_date", "speed_field", "unstable_mask"]
+           "add_bowl", "los_factor", "ndvi_base", "ndvi_scene", "observe_ndvi", "seasonal_date", "unstable_mask"]
 
 Period = tuple[dt.date, dt.date]
 
@@ -246,7 +246,7 @@ def los_factor(terr: Terrain, u: np.ndarray) -> np.ndarray:
     return (me * u[0] + mn * u[1] + mu * u[2]).astype(np.float32)
 
 
-def _add_bowl(out: np.ndarray, grid: AreaGrid, cx: float, cy: float, sigma: float, amp: float) -> None:
+def add_bowl(out: np.ndarray, grid: AreaGrid, cx: float, cy: float, sigma: float, amp: float) -> None:
     """Add amp * Gaussian(sigma) centred on (cx, cy) in place (cut at 3.5 sigma)."""
     win, mask = _ellipse_window(grid, cx, cy, 1.0, 0.0, 3.5 * sigma, 3.5 * sigma, 1.0)
     a, _, xoff, _, e, yoff = grid.transform
@@ -254,28 +254,6 @@ def _add_bowl(out: np.ndarray, grid: AreaGrid, cx: float, cy: float, sigma: floa
     py = yoff + e * (np.arange(win[0].start, win[0].stop) + 0.5) - cy
     r2 = px[None, :] ** 2 + py[:, None] ** 2
     out[win] += (amp * np.exp(-r2 / (2 * sigma ** 2)) * mask).astype(np.float32)
-
-
-def speed_field(grid: AreaGrid, sites: list[Site], events: list[Event], hazard: np.ndarray, period: Period,
-                index: int) -> np.ndarray:
-    """Mean downslope speed (mm/yr, >= 0) over a monitoring period: bowls, creeping landslides, slow creep."""
-    p0, p1 = period
-    length = (p1 - p0).days
-    out = (2.0 * hazard.astype(np.float32) ** 2)  # slow soil creep on the most susceptible slopes
-    for s in sites:
-        if s.onset > p1:
-            continue
-        if s.failure is not None and s.failure < p0:
-            v = 0.5 * s.v0_mm_yr  # the failed mass keeps creeping
-        else:
-            active = min(1.0, (p1 - max(s.onset, p0)).days / length)
-            v = s.v0_mm_yr * s.accel ** index * active
-        _add_bowl(out, grid, s.x, s.y, s.sigma_m, v)
-    for e in events:
-        if e.creep_mm_yr > 0 and e.site < 0 and e.date < p0:
-            c = e.polygon.centroid
-            _add_bowl(out, grid, c.x, c.y, np.sqrt(e.polygon.area) / 3.0, e.creep_mm_yr)
-    return out
 
 
 def unstable_mask(grid: AreaGrid, sites: list[Site], events: list[Event], labels: np.ndarray,
@@ -290,7 +268,7 @@ def unstable_mask(grid: AreaGrid, sites: list[Site], events: list[Event], labels
         out[win] |= mask
     for e in events:
         if e.creep_mm_yr > 0 and e.site < 0:
-            sigma = np.sqrt(e.polygon.area) / 3.0  # as in speed_field
+            sigma = np.sqrt(e.polygon.area) / 3.0  # as in motion.motion_bowls
             r = sigma * min(3.5, max(1.5, np.sqrt(2 * np.log(max(e.creep_mm_yr / cut, 1.0)))))
             c = e.polygon.centroid
             win, mask = _ellipse_window(grid, c.x, c.y, 1.0, 0.0, r, r, 1.0)
@@ -299,8 +277,9 @@ def unstable_mask(grid: AreaGrid, sites: list[Site], events: list[Event], labels
 
 
 def ndvi_scene(grid: AreaGrid, base: np.ndarray, seasonal_amp: np.ndarray, date: dt.date, labels: np.ndarray,
-               events: list[Event], sites: list[Site]) -> np.ndarray:
-    """Noise-free NDVI at ``date``: base cover with its seasonal swing, fresh landslide scars, creeping slopes."""
+               events: list[Event], creeping: list[Site], precursor: float = 0.0) -> np.ndarray:
+    """Noise-free NDVI at ``date``: base cover with its seasonal swing, fresh landslide scars, and a dip of
+    ``precursor`` (NDVI units, at the centre) on the ``creeping`` slopes before they fail (0: no precursor)."""
     doy = date.timetuple().tm_yday
     nd: np.ndarray = base + seasonal_amp * np.float32(np.cos(2 * np.pi * (doy - 215) / 365.25))  # greenest in early August
     ages = np.array([(date - e.date).days / 365.25 for e in events] + [-1.0], np.float32)
@@ -308,9 +287,9 @@ def ndvi_scene(grid: AreaGrid, base: np.ndarray, seasonal_amp: np.ndarray, date:
     scar = np.where(age >= 0, np.exp(-np.maximum(age, 0) / 3.0), 0.0)  # bare scars regrow over ~3 years
     nd = nd * (1 - 0.7 * scar)
     cracks = np.zeros(grid.shape, np.float32)
-    for s in sites:
+    for s in creeping if precursor > 0 else []:
         if s.onset <= date and (s.failure is None or s.failure > date):
-            _add_bowl(cracks, grid, s.x, s.y, s.sigma_m, 0.08)  # disturbed cover on a creeping slope
+            add_bowl(cracks, grid, s.x, s.y, s.sigma_m, precursor)  # disturbed cover on a creeping slope
     return (nd - cracks).astype(np.float32)
 
 

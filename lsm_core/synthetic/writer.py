@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import io
 import time
@@ -29,7 +30,9 @@ from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterWriter, atomic_path, write_raster, write_text, write_vector
 from lsm_core.synthetic import hazard as H
 from lsm_core.synthetic import insar as S
+from lsm_core.synthetic import motion as M
 from lsm_core.synthetic import terrain as T
+from lsm_core.synthetic.knobs import KNOBS_FILE, WorldKnobs
 
 __all__ = ["AREAS", "AreaSpec", "BASE_SIDE_PX", "FIXED_GPKG_DATE", "World", "area_grid", "generate_area",
            "generate_demo", "ndvi_dates"]
@@ -92,44 +95,61 @@ AREAS: dict[str, AreaSpec] = {
 
 
 def generate_demo(data_root: Path, *, seed: int = 0, scale: float = 1.0,
-                  areas: Sequence[str] = ("karst", "loess"), workers: int = 1) -> dict:
+                  areas: Sequence[str] = ("karst", "loess"), workers: int = 1,
+                  knobs: WorldKnobs | None = None) -> dict:
     """Write the synthetic areas under ``data_root``; returns {area: summary} (pixels, seconds, landslides, periods).
 
     ``workers`` > 1 writes the areas side by side in that many processes; each area has its own seed
-    stream, so the files are the same either way.
+    stream, so the files are the same either way. ``knobs``: the world's ground motion and its
+    observation (default ``WorldKnobs()``), recorded in each area's ``truth/knobs.yaml``.
     """
     if workers <= 1 or len(areas) <= 1:
-        return {name: generate_area(name, data_root, seed=seed, scale=scale) for name in areas}
+        return {name: generate_area(name, data_root, seed=seed, scale=scale, knobs=knobs) for name in areas}
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(min(workers, len(areas)), mp_context=get_context("spawn")) as pool:
-        futures = {name: pool.submit(generate_area, name, data_root, seed=seed, scale=scale) for name in areas}
+        futures = {name: pool.submit(generate_area, name, data_root, seed=seed, scale=scale, knobs=knobs)
+                   for name in areas}
         return {name: f.result() for name, f in futures.items()}
 
 
-def generate_area(name: str, data_root: Path, *, seed: int = 0, scale: float = 1.0) -> dict:
-    """Write one synthetic area (inputs, InSAR deliveries, truth) under ``data_root``; returns its summary."""
+def generate_area(name: str, data_root: Path, *, seed: int = 0, scale: float = 1.0,
+                  knobs: WorldKnobs | None = None) -> dict:
+    """Write one synthetic area (inputs, InSAR deliveries, truth) under ``data_root``; returns its summary.
+
+    ``knobs`` (default ``WorldKnobs()``) shape the ground motion and how the satellite sees it.
+    """
     if name not in AREAS:
         raise ConfigError(f"unknown synthetic area {name!r}; choose from {sorted(AREAS)}")
     if scale <= 0:
         raise ConfigError(f"scale must be positive, got {scale}")
     t0 = time.perf_counter()
-    spec, data_root = AREAS[name], Path(data_root)
+    knobs = knobs or WorldKnobs()
+    spec, data_root = _with_knobs(AREAS[name], knobs), Path(data_root)
     grid = area_grid(spec, scale)
     rng_for = _rng_factory(seed, name)
     with threadpool_limits(1, user_api="blas"):  # small matrix products: BLAS threads only contend
-        world = _build(spec, grid, rng_for)
+        world = _build(spec, grid, rng_for, knobs)
     folder = data_root / "study_areas" / name
     with _writing_env():
         _write_inputs(spec, grid, world, folder)
         with threadpool_limits(1, user_api="blas"):
             deliveries = _write_insar(spec, grid, world, data_root / "incoming" / "insar" / name, rng_for)
-        _write_truth(spec, grid, world, folder / "truth", seed, scale)
+        _write_truth(spec, grid, world, folder / "truth", seed, scale, knobs)
     return {"area": name, "pixels": grid.n_pixels, "shape": list(grid.shape), "resolution_m": spec.resolution_m,
             "landslides": len(world.events), "unstable_sites": len(world.sites), "periods": list(spec.periods),
             "deliveries": [str(p) for p in deliveries], "folder": str(folder),
             "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _with_knobs(spec: AreaSpec, knobs: WorldKnobs) -> AreaSpec:
+    """The area's specification with the sensor geometry and decorrelation the knobs override."""
+    return dataclasses.replace(
+        spec, heading_deg=spec.heading_deg if knobs.heading_deg is None else knobs.heading_deg,
+        incidence_deg=spec.incidence_deg if knobs.incidence_deg is None else knobs.incidence_deg,
+        vegetation_decorrelation=(spec.vegetation_decorrelation if knobs.vegetation_decorrelation is None
+                                  else knobs.vegetation_decorrelation))
 
 
 def area_grid(spec: AreaSpec, scale: float) -> AreaGrid:
@@ -176,12 +196,14 @@ class World:
     event_ids: list[str]
     labels: np.ndarray
     unstable: np.ndarray
+    precursory: np.ndarray                # per site: creeps detectably before failing
+    bowls: list[M.Bowl]                   # every deformation bowl (unstable slopes, creeping landslides, subsidence)
     velocity: dict[str, np.ndarray]       # period -> true LOS velocity, mm/yr
     ndvi: dict[dt.date, np.ndarray]       # scene date -> NDVI on the 30 m grid
     ndvi_mean: dict[str, np.ndarray]      # period -> mean noise-free NDVI of its scenes at 10 m
 
 
-def _build(spec: AreaSpec, grid: AreaGrid, rng_for: T.RngFor) -> World:
+def _build(spec: AreaSpec, grid: AreaGrid, rng_for: T.RngFor, knobs: WorldKnobs) -> World:
     """Terrain, hazard, unstable slopes, landslides and true velocities of an area."""
     res = grid.resolution_m
     land = spec.builder(rng_for, grid)
@@ -206,20 +228,24 @@ def _build(spec: AreaSpec, grid: AreaGrid, rng_for: T.RngFor) -> World:
         s.event = new_index[s.event] if s.event >= 0 else -1
     event_ids = [f"{spec.name}-{i + 1:04d}" for i in range(len(events))]
     labels = H.label_raster(grid, events)
-    los = H.los_factor(terr, T.los_vector(spec.heading_deg, spec.incidence_deg))
-    velocity = {key: (H.speed_field(grid, sites, events, hazard, per, i) * los).astype(np.float32)
-                for i, (key, per) in enumerate(zip(spec.periods, periods, strict=True))}
+    # own streams: turning a knob leaves the terrain, hazard and events as they are
+    creeping = M.precursory_flags(rng_for("precursory"), len(sites), knobs.precursory_share)
+    bowls = M.motion_bowls(rng_for("motion"), grid, slope, land.mining, sites, creeping, events, periods, knobs)
+    background = M.background_creep(rng_for("background-creep"), hazard, knobs.deformation_on_hazard)
+    velocity = dict(zip(spec.periods, M.true_velocity(grid, terr, background, bowls, len(periods), spec.heading_deg,
+                                                      spec.incidence_deg, knobs), strict=True))
+    precursors = [s for s, c in zip(sites, creeping, strict=True) if c]
     base, amp = H.ndvi_base(rng_for("ndvi"), grid, land, slope, spec.name)
     k = int(spec.ndvi_resolution_m / res)
     scenes, means = {}, {}
     for p in spec.periods:
         clean = []
         for d in ndvi_dates(p):
-            clean.append(H.ndvi_scene(grid, base, amp, d, labels, events, sites))
+            clean.append(H.ndvi_scene(grid, base, amp, d, labels, events, precursors, knobs.ndvi_precursor))
             scenes[d] = H.observe_ndvi(rng_for(f"ndvi-{d.isoformat()}"), T.block_mean(clean[-1], k), spec.cloudy)
         means[p] = np.mean(clean, axis=0)
     return World(land, slope, terr, rain, hazard, sites, events, event_ids, labels,
-                 H.unstable_mask(grid, sites, events, labels, len(periods)), velocity, scenes, means)
+                 H.unstable_mask(grid, sites, events, labels, len(periods)), creeping, bowls, velocity, scenes, means)
 
 
 def _rain_field(rng: np.random.Generator, spec: AreaSpec, grid: AreaGrid, dem: np.ndarray) -> np.ndarray:
@@ -371,7 +397,8 @@ def _write_insar(spec: AreaSpec, grid: AreaGrid, w: World, root: Path, rng_for: 
     water20 = T.block_mean(w.land.water.astype(np.float32), k) > 0.25
     dem20 = T.block_mean(w.land.dem, k)
     v20 = {p: T.block_mean(v, k) for p, v in w.velocity.items()}
-    moving = T.block_mean(w.unstable.astype(np.float32), k) > 0
+    # the reference must sit away from any true motion (bowls may lie off the unstable slopes)
+    moving = np.maximum.reduce([np.abs(v) for v in v20.values()]) > 1.0
     far = T.distance_to(moving, spec.insar_resolution_m) > 500.0
     cohs = {}
     for p in spec.periods:
@@ -416,8 +443,9 @@ def _write_insar_raster(path: Path, data: np.ndarray, grid: AreaGrid, names: lis
         w.write(data)
 
 
-def _write_truth(spec: AreaSpec, grid: AreaGrid, w: World, folder: Path, seed: int, scale: float) -> None:
-    """Ground truth for tests: hazard, LOS velocity per period, unstable mask, unstable slopes, README."""
+def _write_truth(spec: AreaSpec, grid: AreaGrid, w: World, folder: Path, seed: int, scale: float,
+                 knobs: WorldKnobs) -> None:
+    """Ground truth for tests: hazard, LOS velocity per period, unstable mask, unstable slopes, bowls, knobs, README."""
     write_raster(folder / "hazard.tif", np.round(w.hazard, 5), grid, ["hazard"])
     for p, v in w.velocity.items():
         write_raster(folder / f"velocity_{p}.tif", np.round(v, 3), grid, ["los_velocity_mm_yr"],
@@ -425,20 +453,42 @@ def _write_truth(spec: AreaSpec, grid: AreaGrid, w: World, folder: Path, seed: i
     write_raster(folder / "unstable.tif", w.unstable, grid, ["unstable"], dtype="uint8", nodata=None)
     buf = io.StringIO()
     wr = csv.writer(buf, lineterminator="\n")
-    wr.writerow(["site_id", "x", "y", "sigma_m", "v0_mm_yr", "accel_per_period", "onset", "failure", "event_id"])
+    wr.writerow(["site_id", "x", "y", "sigma_m", "v0_mm_yr", "accel_per_period", "onset", "failure", "event_id",
+                 "precursory"])
     for i, s in enumerate(w.sites):
         wr.writerow([f"{spec.name}-u{i + 1:03d}", s.x, s.y, s.sigma_m, s.v0_mm_yr, s.accel, s.onset.isoformat(),
-                     s.failure.isoformat() if s.failure else "", w.event_ids[s.event] if s.event >= 0 else ""])
+                     s.failure.isoformat() if s.failure else "", w.event_ids[s.event] if s.event >= 0 else "",
+                     int(w.precursory[i])])
     write_text(folder / "sites.csv", buf.getvalue())
-    write_text(folder / "README.md", _truth_readme(spec, grid, w, seed, scale))
+    buf = io.StringIO()
+    wr = csv.writer(buf, lineterminator="\n")
+    wr.writerow(["kind", "source", "x", "y", "sigma_m", *(f"speed_{p}" for p in spec.periods)])
+    for b in w.bowls:
+        source = b.source
+        if b.source.startswith("site "):
+            source = f"{spec.name}-u{int(b.source.split()[1]) + 1:03d}"
+        elif b.source.startswith("event "):
+            source = w.event_ids[int(b.source.split()[1])]
+        wr.writerow([b.kind, source, b.x, b.y, b.sigma_m, *b.speeds])
+    write_text(folder / "bowls.csv", buf.getvalue())
+    write_text(folder / KNOBS_FILE, knobs.to_yaml())
+    write_text(folder / "README.md", _truth_readme(spec, grid, w, seed, scale, knobs))
 
 
-def _truth_readme(spec: AreaSpec, grid: AreaGrid, w: World, seed: int, scale: float) -> str:
-    """What each truth file holds and how the world was made."""
+def _truth_readme(spec: AreaSpec, grid: AreaGrid, w: World, seed: int, scale: float, knobs: WorldKnobs) -> str:
+    """What each truth file holds, how the world was made and what its knobs were."""
     failed = sum(s.failure is not None for s in w.sites)
+    kinds = {k: sum(b.kind == k for b in w.bowls) for k in ("unstable_slope", "landslide_creep", "subsidence")}
     periods = "\n".join(f"- `velocity_{p}.tif`: true mean LOS velocity over {p}, mm/yr, positive towards the "
                         f"satellite (heading {spec.heading_deg} deg, incidence {spec.incidence_deg} deg)."
                         for p in spec.periods)
+    where = ("on the unstable slope itself" if knobs.deformation_on_hazard else
+             "at a uniformly random place of the area (`deformation_on_hazard: false`: deformation carries no "
+             "information on the hazard)")
+    los = ("projected on the line of sight (downslope motion along the fall line: east-facing slopes show most "
+           "of it, west-facing ones least, north- and south-facing ones about its vertical part; sinking by "
+           "cos(incidence))" if knobs.los_projection else
+           "seen in full (`los_projection: false`), as motion away from the satellite")
     return f"""# Ground truth: {spec.name} ({spec.title})
 
 Generated by `lsm_core.synthetic` with seed {seed}, scale {scale}: {grid.height} x {grid.width} cells of
@@ -448,18 +498,38 @@ Generated by `lsm_core.synthetic` with seed {seed}, scale {scale}: {grid.height}
   trunk rivers, roads and mining sites, rainfall and a smooth random field). Landslides were drawn from
   it (sudden failures with probability ~ hazard^2, unstable slopes ~ hazard^3).
 {periods}
-  Sum of Gaussian deformation bowls on unstable slopes (downslope motion projected on the LOS; a slope
-  that failed keeps creeping at half speed), post-failure creep on about a quarter of the other
-  landslides, and slow creep 2 * hazard^2 mm/yr elsewhere;
-  stable ground is ~0. The InSAR deliveries are these fields averaged to {spec.insar_resolution_m:g} m plus
+  The sum of the deformation bowls of `bowls.csv` and a slow background creep of 2 h^2 mm/yr downslope
+  (h: the true hazard, or with `deformation_on_hazard: false` an unrelated field with the same values),
+  {los}. The InSAR deliveries are these fields averaged to {spec.insar_resolution_m:g} m plus
   atmosphere, seasonal motion and decorrelation noise, referenced to a stable point.
-- `unstable.tif`: 1 on unstable slopes whether or not they have failed yet: every landslide polygon of
-  the inventory (any date) and every deformation bowl (unstable slope or creeping landslide) where it
-  moves >= 2 mm/yr downslope in some period (at least 1.5 sigma); 0 elsewhere.
+- `unstable.tif`: 1 on unstable slopes whether or not they have failed yet and whether or not they
+  creep: every landslide polygon of the inventory (any date) and the footprint of every unstable slope
+  and creeping landslide (where its nominal bowl would move >= 2 mm/yr, at least 1.5 sigma); 0 elsewhere.
 - `sites.csv`: the {len(w.sites)} unstable slopes: centre (m), bowl sigma (m), downslope speed in the first
-  period (mm/yr), speed factor per later period, onset date, failure date (empty: not failed by
-  {spec.span[1]}) and the inventory event it became. {failed} fail within the inventory span; the others are
-  deforming, high-hazard slopes with no polygon: the label noise of random negatives.
+  period when it creeps (mm/yr), speed factor per later period, onset date, failure date (empty: not
+  failed by {spec.span[1]}), the inventory event it became, and `precursory` (1: it creeps detectably
+  before failing; 0: it shows no motion until it fails). {failed} fail within the inventory span,
+  {int(w.precursory.sum())} are precursory.
+- `bowls.csv`: every deformation bowl and its peak speed per period (mm/yr): {kinds["unstable_slope"]}
+  unstable slopes (precursory creep, 0 for the silent ones; a failed slope's mass keeps creeping at half
+  its first speed), {kinds["landslide_creep"]} landslides creeping after failure, {kinds["subsidence"]}
+  subsidence bowls (vertical sinking over mining sites and karst depressions / fills, unrelated to the
+  landslide hazard). Slope bowls sit {where}.
+- `knobs.yaml`: the world's knobs (`lsm_core.synthetic.knobs.WorldKnobs`), what makes InSAR evidence
+  strong or weak here:
+  - `precursory_share` = {knobs.precursory_share}: share of unstable slopes that creep before failing
+    (rainfall-triggered shallow slides rarely do; default 0.4).
+  - `deformation_on_hazard` = {knobs.deformation_on_hazard}: slope bowls on the unstable slopes (true) or
+    at random (false, the falsification world).
+  - `los_projection` = {knobs.los_projection}, `heading_deg` / `incidence_deg` = {knobs.heading_deg} /
+    {knobs.incidence_deg} (null: the area's track, here {spec.heading_deg} / {spec.incidence_deg} deg).
+  - `vegetation_decorrelation` = {knobs.vegetation_decorrelation} (null: the area's value, here
+    {spec.vegetation_decorrelation}): coherence lost per unit NDVI above 0.35; coherence below 0.3 is
+    nodata in the deliveries and lower coherence is noisier, so dense forest hides motion.
+  - `subsidence_per_km2` = {knobs.subsidence_per_km2}, `subsidence_mm_yr` = {list(knobs.subsidence_mm_yr)}:
+    non-landslide deformation, half over mining sites, half on random gentle ground.
+  - `ndvi_precursor` = {knobs.ndvi_precursor}: NDVI dip on creeping slopes before failure (default 0:
+    no vegetation signal before failure; the fresh scar after failure is always there).
 
 The inventory holds {len(w.events)} landslides dated {spec.span[0]} to {spec.span[1]}, past every period end.
 """
