@@ -1,15 +1,23 @@
 """Evaluation of landslide-prone areas (DESIGN 6 "Evaluation", paper b 2.3).
 
-- TA (training accuracy) = positive-sample pixels inside prone areas / all positive pixels
-  (distinct pixels; a positive on a nodata pixel counts as outside).
+- One rule for what is scored: a pixel with no susceptibility (nodata or off the grid of the
+  probability raster) is dropped from every figure below, and the number dropped is reported. Given
+  the probability raster, TA, POR / LOR and the prediction-rate curve score the same events and
+  pixels; a later event on such a pixel is neither a hit nor a miss (the map said nothing there).
+- TA (training accuracy) = positive-sample pixels inside prone areas / all scored positive pixels
+  (distinct pixels; ``n_positive_dropped`` = those without susceptibility).
 - POR (post-occurrence rate) = later events whose initiation point (``init_x``/``init_y``, else the
-  geometry's centroid) lies in a prone polygon (boundary included) or on a prone pixel, over all
-  later events L; LOR = 1 - POR. With L = 0 both are undefined: NaN with a status saying so, never 0.
+  geometry's centroid) lies in a prone polygon (boundary included) or on a prone pixel, over the
+  scored later events L; LOR = 1 - POR; ``L_dropped`` = later events without susceptibility. With
+  L = 0 both are undefined: NaN with a status saying so, never 0.
 - Prediction-rate curve: cumulative share of later events (by the pixel of their initiation point)
   against cumulative share of the valid area, pixels sorted by descending probability. It is built
   from a histogram of probabilities accumulated window by window (no global sort); within a bin
   pixels and events are taken as evenly interleaved, so the curve is linear inside a bin and the
   AUC (trapezoid) is off from the exact full-sort value by at most about one bin's area share.
+  Its area is reported as ``map_prediction_rate_auc``: the susceptibility map's, by one initiation
+  pixel per later event. (The model comparison's ``prediction_rate_auc`` is another measurement:
+  every pixel of the later landslides against a uniform area sample, per saved model.)
 """
 
 from __future__ import annotations
@@ -59,8 +67,11 @@ def values_at(path: str | Path, rows: ArrayLike, cols: ArrayLike, *, band: int =
 
 
 def training_accuracy(prone_mask_path: str | Path, positive_rows: ArrayLike, positive_cols: ArrayLike, *,
-                      block: int = DEFAULT_BLOCK) -> dict:
+                      probability_path: str | Path | None = None, block: int = DEFAULT_BLOCK) -> dict:
     """TA (0..1) = distinct positive-sample pixels on prone pixels (value 1) / all distinct positive pixels.
+
+    Given ``probability_path``, positive pixels without susceptibility there are dropped (the module's
+    one rule) and counted in ``n_positive_dropped``.
 
     >>> from lsm_core.prone import prone_areas
     >>> from lsm_core.sampling import positive_samples
@@ -69,7 +80,7 @@ def training_accuracy(prone_mask_path: str | Path, positive_rows: ArrayLike, pos
     >>> _ = prone_areas(toy.probability.path, 0.5, toy.folder / "prone.tif", toy.folder / "prone.gpkg")
     >>> pos = positive_samples(toy.events, toy.stack, "2020-12-31")  # the landslides the map was trained on
     >>> training_accuracy(toy.folder / "prone.tif", pos["row"], pos["col"])
-    {'TA': 1.0, 'n_positive': 36, 'n_inside': 36, 'status': 'ok'}
+    {'TA': 1.0, 'n_positive': 36, 'n_inside': 36, 'n_positive_dropped': 0, 'status': 'ok'}
     """
     rows = np.asarray(positive_rows, dtype=np.int64).ravel()
     cols = np.asarray(positive_cols, dtype=np.int64).ravel()
@@ -81,11 +92,21 @@ def training_accuracy(prone_mask_path: str | Path, positive_rows: ArrayLike, pos
         raise GridMismatchError(f"{int(off.sum())} positive pixels lie outside the {grid.height} x {grid.width} "
                                 "grid (samples from another grid?)", prone_mask_path)
     lin = np.unique(rows * grid.width + cols)
+    dropped = 0
+    if probability_path is not None and lin.size:
+        scored = _scored(probability_path, lin // grid.width, lin % grid.width, block)
+        lin, dropped = lin[scored], int(np.count_nonzero(~scored))
     n = int(lin.size)
     if n == 0:
-        return {"TA": float("nan"), "n_positive": 0, "n_inside": 0, "status": NO_POSITIVES}
+        return {"TA": float("nan"), "n_positive": 0, "n_inside": 0, "n_positive_dropped": dropped,
+                "status": NO_POSITIVES}
     inside = int(np.count_nonzero(values_at(prone_mask_path, lin // grid.width, lin % grid.width, block=block) == 1))
-    return {"TA": inside / n, "n_positive": n, "n_inside": inside, "status": STATUS_OK}
+    return {"TA": inside / n, "n_positive": n, "n_inside": inside, "n_positive_dropped": dropped, "status": STATUS_OK}
+
+
+def _scored(probability_path: str | Path, rows: np.ndarray, cols: np.ndarray, block: int) -> np.ndarray:
+    """True where the probability raster has a finite value at (row, col); off-grid pixels are not scored."""
+    return np.isfinite(values_at(probability_path, rows, cols, block=block))
 
 
 def initiation_points(events: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -106,10 +127,13 @@ def _check_crs(events: gpd.GeoDataFrame, crs, path: str | Path | None) -> None:
 
 
 def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.GeoDataFrame, *,
-                     block: int = DEFAULT_BLOCK) -> dict:
+                     probability_path: str | Path | None = None, block: int = DEFAULT_BLOCK) -> dict:
     """POR and LOR (0..1) of later events in prone areas (GeoPackage polygons, 0/1 mask raster or GeoDataFrame).
 
-    With no later event (L = 0) POR and LOR are NaN and ``status`` says they are undefined.
+    Given ``probability_path``, later events whose initiation pixel has no susceptibility there are
+    dropped (the module's one rule, as the prediction-rate curve does): ``L`` counts the scored events,
+    ``L_dropped`` the others and ``dropped_event_ids`` names them. With no scored later event (L = 0)
+    POR and LOR are NaN and ``status`` says they are undefined.
 
     >>> from lsm_core.inventory import events_after
     >>> from lsm_core.prone import prone_areas
@@ -118,12 +142,23 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
     >>> _ = prone_areas(toy.probability.path, 0.5, toy.folder / "prone.tif", toy.folder / "prone.gpkg")
     >>> later = events_after(toy.events, "2020-12-31")  # two landslides after the period: one was foreseen
     >>> prone_occurrence(toy.folder / "prone.gpkg", later)
-    {'POR': 0.5, 'LOR': 0.5, 'L': 2, 'n_inside': 1, 'missed_event_ids': ['ls-6'], 'status': 'ok'}
+    {'POR': 0.5, 'LOR': 0.5, 'L': 2, 'n_inside': 1, 'missed_event_ids': ['ls-6'], 'L_dropped': 0, \
+'dropped_event_ids': [], 'status': 'ok'}
     """
+    ids_all = (later_events["event_id"].astype(str).to_numpy() if "event_id" in later_events
+               else np.arange(len(later_events)).astype(str))
+    dropped_ids: list[str] = []
+    if probability_path is not None and len(later_events):
+        grid = grid_of(probability_path)
+        _check_crs(later_events, grid.crs, probability_path)
+        scored = _scored(probability_path, *grid.rowcol(*initiation_points(later_events)), block)
+        dropped_ids = ids_all[~scored].tolist()
+        later_events, ids_all = later_events[scored], ids_all[scored]
     n = len(later_events)
     if n == 0:
         return {"POR": float("nan"), "LOR": float("nan"), "L": 0, "n_inside": 0, "missed_event_ids": [],
-                "status": NO_LATER_EVENTS}
+                "L_dropped": len(dropped_ids), "dropped_event_ids": dropped_ids,
+                "status": NO_SCORED_EVENTS if dropped_ids else NO_LATER_EVENTS}
     x, y = initiation_points(later_events)
     if isinstance(prone, (str, Path)) and Path(prone).suffix.lower() in _RASTER_SUFFIXES:
         grid = grid_of(prone)
@@ -138,9 +173,9 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
         hits = STRtree(polygons.geometry.to_numpy()).query(points(x, y), predicate="intersects")
         inside[hits[0]] = True
     n_in = int(inside.sum())
-    ids = later_events["event_id"].astype(str).to_numpy() if "event_id" in later_events else np.arange(n).astype(str)
     return {"POR": n_in / n, "LOR": (n - n_in) / n, "L": n, "n_inside": n_in,
-            "missed_event_ids": ids[~inside].tolist(), "status": STATUS_OK}
+            "missed_event_ids": ids_all[~inside].tolist(), "L_dropped": len(dropped_ids),
+            "dropped_event_ids": dropped_ids, "status": STATUS_OK}
 
 
 def prediction_rate_curve(probability_path: str | Path, later_events: gpd.GeoDataFrame, n_points: int = 101, *,
@@ -166,13 +201,14 @@ def prediction_rate_curve(probability_path: str | Path, later_events: gpd.GeoDat
         pe = pe[np.isfinite(pe)]
     if pe.size == 0:
         return {"area_share": xs, "event_share": np.full(n_points, np.nan), "auc": float("nan"),
-                "n_events": n_events, "n_scored": 0, "status": NO_LATER_EVENTS if n_events == 0 else NO_SCORED_EVENTS}
+                "n_events": n_events, "n_scored": 0, "n_dropped": n_events,
+                "status": NO_LATER_EVENTS if n_events == 0 else NO_SCORED_EVENTS}
     ev = np.bincount(_bin(pe, n_bins), minlength=n_bins)
     keep = area[::-1] > 0  # descending susceptibility; empty bins add no point
     x = np.concatenate([[0.0], np.cumsum(area[::-1][keep]) / area.sum()])
     y = np.concatenate([[0.0], np.cumsum(ev[::-1][keep]) / pe.size])
     return {"area_share": xs, "event_share": np.interp(xs, x, y), "auc": float(np.trapezoid(y, x)),
-            "n_events": n_events, "n_scored": int(pe.size), "status": STATUS_OK}
+            "n_events": n_events, "n_scored": int(pe.size), "n_dropped": n_events - int(pe.size), "status": STATUS_OK}
 
 
 def _bin(p: np.ndarray, n_bins: int) -> np.ndarray:
@@ -200,15 +236,18 @@ def comparison_thresholds(probability_path: str | Path, adaptive_threshold: floa
 def evaluation_row(threshold_name: str, threshold: float, *, training: Mapping, occurrence: Mapping,
                    prone_share: float, prediction_rate: Mapping | None = None,
                    inventory: Mapping | None = None) -> dict:
-    """One history row: threshold, TA, POR, LOR, L, prone share, prediction-rate AUC, status, inventory state."""
+    """One history row: threshold, TA, POR, LOR, L (scored later events), what was dropped (no susceptibility),
+    prone share, the map's prediction-rate AUC, status, inventory state."""
     statuses = [s for s in (training.get("status"), occurrence.get("status"),
                             prediction_rate.get("status") if prediction_rate else None) if s and s != STATUS_OK]
     row = {"threshold_name": threshold_name, "threshold": float(threshold),
            "TA": float(training["TA"]), "n_positive": int(training["n_positive"]),
            "n_positive_inside": int(training["n_inside"]),
            "POR": float(occurrence["POR"]), "LOR": float(occurrence["LOR"]), "L": int(occurrence["L"]),
-           "n_later_inside": int(occurrence["n_inside"]), "prone_share": float(prone_share),
-           "prediction_rate_auc": float(prediction_rate["auc"]) if prediction_rate else float("nan"),
+           "n_later_inside": int(occurrence["n_inside"]),
+           "L_dropped": int(occurrence.get("L_dropped", 0)),
+           "n_positive_dropped": int(training.get("n_positive_dropped", 0)), "prone_share": float(prone_share),
+           "map_prediction_rate_auc": float(prediction_rate["auc"]) if prediction_rate else float("nan"),
            "status": "; ".join(dict.fromkeys(statuses)) or STATUS_OK}
     for key, value in (inventory or {}).items():
         row[f"inventory_{key}"] = value
@@ -234,8 +273,10 @@ def evaluate_thresholds(probability_path: str | Path, adaptive_threshold: float,
             mask = Path(comparison_dir) / f"{stem}__{name}.tif"
             prone_areas(probability_path, t, mask, mask.with_suffix(".gpkg"), opening_radius_px=opening_radius_px,
                         closing_radius_px=closing_radius_px, min_area_m2=min_area_m2)
-        rows.append(evaluation_row(name, t, training=training_accuracy(mask, positive_rows, positive_cols),
-                                   occurrence=prone_occurrence(mask, later_events),
+        # one rule (module notes): what has no susceptibility on the map is dropped from TA, POR and the curve
+        rows.append(evaluation_row(name, t, training=training_accuracy(mask, positive_rows, positive_cols,
+                                                                       probability_path=probability_path),
+                                   occurrence=prone_occurrence(mask, later_events, probability_path=probability_path),
                                    prone_share=mask_summary(mask)["prone_share"], prediction_rate=prediction_rate,
                                    inventory=inventory))
     return rows

@@ -65,8 +65,8 @@ def partition_report(con: duckdb.DuckDBPyConnection, area: str, period: str) -> 
         raise LsmError(f"nothing in the catalog for area {area!r} and period {period!r}: materialize it first "
                        "(lsm materialize, or the Dagster UI)")
     latest = evaluation[evaluation["evaluated_at"] == evaluation["evaluated_at"].max()] if len(evaluation) else evaluation
-    eval_cols = ["threshold_name", "threshold", "TA", "POR", "LOR", "L", "prone_share", "prediction_rate_auc",
-                 "status"]
+    eval_cols = ["threshold_name", "threshold", "TA", "POR", "LOR", "L", "L_dropped", "prone_share",
+                 "map_prediction_rate_auc", "status"]
     history = []
     for when, rows in evaluation.sort_values("evaluated_at").groupby("evaluated_at", sort=True):
         history.append({"evaluated_at": _clean(pd.Timestamp(when)),

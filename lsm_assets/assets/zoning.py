@@ -127,8 +127,10 @@ def prone_areas(context: dg.AssetExecutionContext, config: ProneConfig, paths: L
     return RasterFile(out)
 
 
-@dg.asset(description="TA, POR, LOR and prediction-rate AUC for the adaptive threshold, a fixed 50 % threshold and "
-          "natural breaks, stamped with the inventory state; appended to a history table.", **TABLE)
+@dg.asset(description="TA, POR, LOR and the map's prediction-rate AUC (map_prediction_rate_auc) for the adaptive "
+          "threshold, a fixed 50 % threshold and natural breaks, stamped with the inventory state; appended to a "
+          "history table. Events and positives on pixels without susceptibility are dropped from all, and counted.",
+          **TABLE)
 def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig, paths: LsmPaths,
                           lsm_catalog: DuckDBCatalog, susceptibility_map: RasterFile, js_threshold: pd.DataFrame,
                           prone_areas: RasterFile, positive_samples: gpd.GeoDataFrame,
@@ -167,7 +169,8 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     por_lor = ({"POR": area_scope.NO_DATES_STATUS, "LOR": area_scope.NO_DATES_STATUS} if undated
                else {"POR": float(adaptive["POR"]), "LOR": float(adaptive["LOR"])})
     context.add_output_metadata({**inventory, "TA": float(adaptive["TA"]), **por_lor, "later_events": int(adaptive["L"]),
-                                 "prediction_rate_auc": float(rate["auc"]), "status": str(adaptive["status"]),
+                                 "map_prediction_rate_auc": float(rate["auc"]),
+                                 "later_events_dropped": int(adaptive["L_dropped"]), "status": str(adaptive["status"]),
                                  "prediction_rate_curve": dg.MetadataValue.path(str(curve_path)),
                                  "history": image(history_plot, "TA, POR and LOR over evaluations"),
                                  "table": dg.MetadataValue.md(table[["threshold_name", "threshold", "TA", "POR", "LOR",

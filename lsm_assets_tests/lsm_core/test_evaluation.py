@@ -6,6 +6,7 @@ import math
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
@@ -13,7 +14,9 @@ from lsm_core.contingency import contingency_long, deformation_susceptibility_co
 from lsm_core.errors import GridMismatchError
 from lsm_core.evaluation import (
     NO_LATER_EVENTS,
+    NO_SCORED_EVENTS,
     comparison_thresholds,
+    evaluate_thresholds,
     evaluation_row,
     mask_summary,
     prediction_rate_curve,
@@ -63,7 +66,7 @@ def test_training_accuracy_on_known_positives(prone):
     rows = [5, 14, 10, 10, 20, 0]
     cols = [5, 14, 10, 10, 20, 39]  # (10, 10) twice: distinct pixels count once; (0, 39) is nodata: outside
     ta = training_accuracy(prone["raster"], rows, cols)
-    assert ta == {"TA": 0.6, "n_positive": 5, "n_inside": 3, "status": "ok"}
+    assert ta == {"TA": 0.6, "n_positive": 5, "n_inside": 3, "n_positive_dropped": 0, "status": "ok"}
     empty = training_accuracy(prone["raster"], [], [])
     assert math.isnan(empty["TA"]) and empty["status"].startswith("undefined")
     with pytest.raises(GridMismatchError, match="outside"):
@@ -87,7 +90,46 @@ def test_por_is_undefined_without_later_events_never_zero(prone):
                          prone_share=prone["prone_share"], inventory={"n_events": 12})
     assert math.isnan(row["POR"]) and math.isnan(row["LOR"]) and row["L"] == 0
     assert row["status"] == NO_LATER_EVENTS and row["TA"] == 1.0 and row["inventory_n_events"] == 12
-    assert math.isnan(row["prediction_rate_auc"])
+    assert math.isnan(row["map_prediction_rate_auc"]) and "prediction_rate_auc" not in row
+
+
+@pytest.mark.parametrize("source", ["gpkg", "raster"])
+def test_one_rule_events_without_susceptibility_are_dropped_from_por_and_the_curve(prone, tmp_path, source):
+    """A later event on a nodata pixel (0, 39) or off the grid is neither a POR hit nor a miss, as in the
+    prediction-rate curve; both say how many they dropped."""
+    events = _events([(5, 5), (14, 14), (20, 25), (0, 39)])
+    off = _events([(0, 0)])
+    off["init_x"] -= 1000  # west of the grid
+    events = gpd.GeoDataFrame(pd.concat([events, off.assign(event_id="off")], ignore_index=True), crs=GRID.crs)
+    naive = prone_occurrence(prone[source], events)  # without the map: both count as misses
+    assert (naive["L"], naive["n_inside"], naive["POR"]) == (5, 2, 0.4)
+    res = prone_occurrence(prone[source], events, probability_path=tmp_path / "p.tif")
+    assert (res["L"], res["n_inside"], res["L_dropped"]) == (3, 2, 2)
+    assert res["POR"] == pytest.approx(2 / 3) and res["LOR"] == pytest.approx(1 / 3)
+    assert res["missed_event_ids"] == ["e2"] and res["dropped_event_ids"] == ["e3", "off"]
+    curve = prediction_rate_curve(tmp_path / "p.tif", events)
+    assert (curve["n_scored"], curve["n_dropped"]) == (res["L"], res["L_dropped"])
+    only_dropped = prone_occurrence(prone[source], events.iloc[3:], probability_path=tmp_path / "p.tif")
+    assert only_dropped["L"] == 0 and math.isnan(only_dropped["POR"]) and only_dropped["L_dropped"] == 2
+    assert only_dropped["status"] == NO_SCORED_EVENTS
+
+
+def test_one_rule_positives_without_susceptibility_are_dropped_from_ta(prone, tmp_path):
+    ta = training_accuracy(prone["raster"], [5, 14, 20, 0], [5, 14, 20, 39], probability_path=tmp_path / "p.tif")
+    assert ta == {"TA": 2 / 3, "n_positive": 3, "n_inside": 2, "n_positive_dropped": 1, "status": "ok"}
+
+
+def test_evaluate_thresholds_applies_the_rule_to_every_threshold(prone, tmp_path):
+    events = _events([(5, 5), (20, 25), (0, 39)])
+    prob = np.tile(np.linspace(0.0, 1.0, GRID.shape[1]), (GRID.shape[0], 1))  # enough values for natural breaks
+    prob[0, 39] = np.nan
+    path = _write(tmp_path, "gradient.tif", prob)
+    rows = evaluate_thresholds(path, 0.5, prone["raster"], [5, 0], [5, 39], events,
+                               comparison_dir=tmp_path / "cmp", stem="t",
+                               prediction_rate=prediction_rate_curve(path, events),
+                               opening_radius_px=0, closing_radius_px=0, min_area_m2=0)
+    for row in rows:
+        assert (row["L"], row["L_dropped"], row["n_positive"], row["n_positive_dropped"]) == (2, 1, 1, 1), row
 
 
 def test_events_in_another_crs_are_rejected(prone):
@@ -100,8 +142,8 @@ def test_evaluation_row_has_every_field(prone, tmp_path):
     row = evaluation_row("fixed_50", 0.5, training=training_accuracy(prone["raster"], [5, 25], [5, 25]),
                          occurrence=prone_occurrence(prone["gpkg"], events), prone_share=prone["prone_share"],
                          prediction_rate=prediction_rate_curve(tmp_path / "p.tif", events))
-    assert set(row) >= {"threshold_name", "threshold", "TA", "POR", "LOR", "L", "prone_share", "prediction_rate_auc",
-                        "status"}
+    assert set(row) >= {"threshold_name", "threshold", "TA", "POR", "LOR", "L", "L_dropped", "n_positive_dropped",
+                        "prone_share", "map_prediction_rate_auc", "status"}
     assert (row["TA"], row["POR"], row["LOR"], row["L"], row["status"]) == (0.5, 0.5, 0.5, 2, "ok")
     assert row["prone_share"] == pytest.approx(100 / (GRID.n_pixels - 1))
     assert mask_summary(prone["raster"]) == {"prone_pixels": 100, "valid_pixels": GRID.n_pixels - 1,
