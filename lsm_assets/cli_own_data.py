@@ -1,4 +1,5 @@
-"""``lsm evaluate-table``: bring your own data as a table of sample points (lsm_core.table_mode)."""
+"""Bring your own data: ``lsm evaluate-table`` and ``lsm add-table`` (sample tables, lsm_core.table_mode) and
+``lsm add-area`` (a study area from the user's files)."""
 
 from __future__ import annotations
 
@@ -139,17 +140,27 @@ def _layer_option(name: str, what: str):
 @click.option("--ndvi", multiple=True, help="NDVI scene as YYYY-MM-DD=PATH (repeatable).")
 @click.option("--insar", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of InSAR deliveries for the area.")
+@click.option("--period", default=None, help="Monitoring period YYYYMM-YYYYMM to run without InSAR (default: the "
+              "months the inventory's dates span; needed for an undated inventory).")
 @click.option("--dem-only", "dem_only_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run terrain factors -> six models (spatial CV) -> map -> JS threshold -> prone areas in lsm_core "
-                   "now, writing to this folder (for areas the Dagster pipeline cannot run yet: no other layers).")
+                   "now, writing to this folder, instead of registering the area for the Dagster pipeline.")
 @click.option("--models", default=",".join(MODEL_CHOICES), show_default=True, help="Models for --dem-only.")
 @click.option("--repeats", type=int, default=5, show_default=True, help="Spatial-CV repeats for --dem-only.")
 @click.pass_obj
 def add_area_cmd(data_root: Path, name: str, dem: Path, inventory: Path, inventory_label: str | None,
                  inventory_crs: str | None, lithology_field: str | None, ndvi: tuple[str, ...], insar: Path | None,
-                 dem_only_dir: Path | None, models: str, repeats: int, **layers: Path | None) -> None:
+                 period: str | None, dem_only_dir: Path | None, models: str, repeats: int,
+                 **layers: Path | None) -> None:
     """Check the files of a new study area NAME, print what will and will not be computed, write its area.yaml."""
-    from lsm_core.own_area import check_area_files, dump_area_yaml
+    from lsm_core.area import period_bounds
+    from lsm_core.own_area import (
+        check_area_files,
+        dump_area_yaml,
+        inventory_period,
+        needs_normalised_inventory,
+        write_area_inventory,
+    )
 
     folder = data_root / "study_areas" / name
     try:
@@ -158,6 +169,8 @@ def add_area_cmd(data_root: Path, name: str, dem: Path, inventory: Path, invento
         check = check_area_files(name, dem, inventory, layers={k: v for k, v in layers.items() if v is not None},
                                  lithology_field=lithology_field, inventory_label=inventory_label,
                                  inventory_crs=inventory_crs, insar=insar, ndvi=[_scene(v) for v in ndvi])
+        if period is not None:
+            period_bounds(period)  # ConfigError for a malformed key
     except LsmError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -173,12 +186,21 @@ def add_area_cmd(data_root: Path, name: str, dem: Path, inventory: Path, invento
     if dem_only_dir is not None:
         _dem_only(check, dem_only_dir, inventory_label, _names(models) or MODEL_CHOICES, repeats)
         return
-    if gaps := check.pipeline_gaps():
-        click.echo("NOT WRITTEN: the raster pipeline of this version cannot run the area yet; it needs "
-                   + "; ".join(gaps), err=True)
+    if gaps := check.pipeline_gaps(period):
+        click.echo("NOT WRITTEN: the raster pipeline cannot run the area yet; it needs " + "; ".join(gaps), err=True)
         sys.exit(3)
+    # without InSAR the periods come from the user or the inventory's dates (area.yaml's `periods`)
+    periods = [period] if period else [] if check.insar else [inventory_period(check, inventory_label, inventory_crs)]
     folder.mkdir(parents=True)
-    (folder / "area.yaml").write_text(dump_area_yaml(check))
+    own_inventory = None
+    if needs_normalised_inventory(check, inventory_label):
+        own_inventory = write_area_inventory(check, folder / "inventory.gpkg", inventory_label=inventory_label,
+                                             inventory_crs=inventory_crs,
+                                             stand_in_date=period_bounds(period)[0] if period else None)
+        click.echo(f"wrote {own_inventory} (the events as the pipeline reads them"
+                   + ("; undated: counted as known from the period's start)" if not check.has_dates else ")"))
+    (folder / "area.yaml").write_text(dump_area_yaml(check, inventory=own_inventory,
+                                                     periods=[p for p in periods if p]))
     from lsm_assets.cli import _instance
     from lsm_assets.intake_ops import deliver_insar
     from lsm_assets.registry import register
@@ -217,4 +239,45 @@ def _dem_only(check, out_dir: Path, inventory_label: str | None, models, repeats
     click.echo(f"wrote {r.terrain}, {r.probability}, {r.prone_raster}, {r.prone_gpkg}")
 
 
-COMMANDS = (evaluate_table_cmd, add_area_cmd)
+@click.command("add-table")
+@click.argument("name")
+@click.argument("table", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--label", required=True, help="Column of the labels (1/True = landslide, 0/False = absence).")
+@click.option("--coords", required=True, help="The two coordinate columns as X,Y (map units, e.g. m).")
+@click.option("--factors", default=None, help="Comma-separated factor columns (default: every other numeric column).")
+@click.option("--categorical", default=None, help="Comma-separated factors holding integer class codes.")
+@click.option("--external", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Another table (same columns): transfer AUC.")
+@click.option("--deformation", default=None, help="Velocity column (mm/yr): enables the InSAR-PU strategy.")
+@click.option("--deformation-nodata", type=float, default=None, help="Velocity value meaning 'no InSAR coverage'.")
+@click.option("--date", "date_col", default=None, help="Event date column (a temporal evaluation with --split).")
+@click.option("--split", default=None, help="YYYY-MM-DD: train on rows dated before, score the later rows.")
+@click.pass_obj
+def add_table_cmd(data_root: Path, name: str, table: Path, label: str, coords: str, factors: str | None,
+                  categorical: str | None, external: Path | None, deformation: str | None,
+                  deformation_nodata: float | None, date_col: str | None, split: str | None) -> None:
+    """Check TABLE, register it as sample table NAME (data/tables/NAME.yaml) and add its Dagster partition, so
+    the sample_table_evaluation asset runs table mode on it from the UI."""
+    from lsm_core.table_registry import TableSpec, register_table
+
+    xy = _names(coords) or []
+    try:
+        if len(xy) != 2:
+            raise LsmError(f"--coords takes two columns as X,Y, got {coords!r}")
+        spec = TableSpec(name=name, table=str(table), label=label, coords=(xy[0], xy[1]),
+                         factors=tuple(_names(factors) or ()) or None, categorical=tuple(_names(categorical) or ()),
+                         date=date_col, split=split, deformation=deformation, deformation_nodata=deformation_nodata,
+                         external=None if external is None else str(external))
+        path = register_table(data_root, spec)
+    except LsmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    from lsm_assets.cli import _instance
+    from lsm_assets.registry import register
+
+    register(_instance(), data_root)
+    click.echo(f"wrote {path}; registered sample table {name!r}: materialize sample_table_evaluation, "
+               f"partition {name}, in the Dagster UI")
+
+
+COMMANDS = (evaluate_table_cmd, add_area_cmd, add_table_cmd)

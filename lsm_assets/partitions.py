@@ -22,7 +22,11 @@ from lsm_core.intake import current_versions
 STUDY_AREA = "study_area"
 PERIOD = "period"
 
+SAMPLE_TABLE = "sample_table"
+
 study_area_partitions = dg.DynamicPartitionsDefinition(name=STUDY_AREA)
+# table mode: one partition per sample table registered with `lsm add-table` (data/tables/<name>.yaml)
+sample_table_partitions = dg.DynamicPartitionsDefinition(name=SAMPLE_TABLE)
 period_partitions = dg.DynamicPartitionsDefinition(name=PERIOD)
 area_period_partitions = dg.MultiPartitionsDefinition({PERIOD: period_partitions, STUDY_AREA: study_area_partitions})
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from lsm_assets.partitions import PERIOD, STUDY_AREA
+from lsm_assets.partitions import PERIOD, SAMPLE_TABLE, STUDY_AREA
 from lsm_core.area import discover_areas, load_area
 from lsm_core.area_scope import declared_periods
 from lsm_core.errors import ConfigError
 from lsm_core.grid import AreaGrid
 from lsm_core.intake import archived_deliveries, intake_deliveries
+from lsm_core.table_registry import discover_tables
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class Registration:
 
 
 def register(instance: dg.DagsterInstance, data_root: str | Path, settle_s: float = 0.0) -> Registration:
-    """Take in dropped deliveries, then add every area and accepted period as a dynamic partition.
+    """Take in dropped deliveries, then add every area, accepted or declared period and registered sample table
+    as a dynamic partition.
 
     ``settle_s`` 0: a command run by hand judges every delivery now (the sensor waits for drops to settle).
     """
@@ -41,6 +43,7 @@ def register(instance: dg.DagsterInstance, data_root: str | Path, settle_s: floa
     pairs = known_pairs(data_root, areas)
     _add(instance, STUDY_AREA, areas)
     _add(instance, PERIOD, sorted({p for _, p in pairs}))
+    _add(instance, SAMPLE_TABLE, discover_tables(data_root))
     return Registration(tuple(areas), pairs, tuple(str(v.delivery.folder) for v in result.accepted),
                         tuple((str(p), r) for p, r in result.rejected))
 

@@ -20,14 +20,15 @@ import rasterio
 import yaml
 from rasterio.crs import CRS
 
-from lsm_core.area import DEFAULT_PARAMETERS, KEY_RE, REQUIRED_LAYERS
+from lsm_core.area import DEFAULT_PARAMETERS, KEY_RE, period_key
 from lsm_core.errors import ConfigError, InputFileError
 from lsm_core.grid import AreaGrid
+from lsm_core.inventory import ID_FIELDS
 from lsm_core.io import read_vector
 from lsm_core.sample_table import parse_date_column
 
 __all__ = ["DATE_COLUMNS", "RASTER_LAYERS", "VECTOR_LAYERS", "AreaFilesCheck", "area_yaml", "check_area_files",
-           "dump_area_yaml"]
+           "dump_area_yaml", "inventory_period", "needs_normalised_inventory", "write_area_inventory"]
 
 VECTOR_LAYERS = ("boundary", "lithology", "faults", "rivers", "roads", "buildings", "mining")
 RASTER_LAYERS = ("rainfall",)
@@ -81,15 +82,14 @@ class AreaFilesCheck:
             out.append(("POR / LOR", "not computable: the inventory has no dates"))
         return out
 
-    def pipeline_gaps(self) -> list[str]:
-        """Why the raster pipeline of this version cannot run the area yet (empty = it can)."""
-        layers = [k for k in REQUIRED_LAYERS if k not in ("dem", "inventory") and k in self.missing_layers]
-        gaps = [f"the layers {layers} (it still reads every layer of area.yaml)"] if layers else []
-        if not self.has_dates:
-            gaps.append("event dates in the inventory (read_inventory needs an event_date column)")
-        if self.insar is None:
-            gaps.append("an InSAR delivery (its monitoring periods come from the deliveries)")
-        return gaps
+    def pipeline_gaps(self, period: str | None = None) -> list[str]:
+        """Why the raster pipeline cannot run the area (empty = it can). Missing layers, InSAR and dates are
+        not gaps: the area runs without them. A monitoring period is needed: from the InSAR deliveries, the
+        inventory's dates, or ``period``."""
+        if not self.has_dates and period is None:
+            return ["a monitoring period: --period YYYYMM-YYYYMM (the inventory has no event dates to derive one "
+                    "from; its events count as known from the period's start)"]
+        return []
 
 
 def _crs_of_raster(path: Path, what: str) -> tuple[CRS, rasterio.Affine, int, int]:
@@ -201,20 +201,70 @@ def check_area_files(name: str, dem: str | Path, inventory: str | Path, *, layer
                           tuple(sorted((d, Path(p)) for d, p in ndvi)))
 
 
-def area_yaml(check: AreaFilesCheck) -> dict[str, Any]:
-    """The area.yaml mapping of a checked area (absolute paths: the user's files stay where they are)."""
-    layers: dict[str, Any] = {"dem": str(check.dem.resolve()), "inventory": str(check.inventory.resolve())}
+def area_yaml(check: AreaFilesCheck, *, inventory: Path | None = None,
+              periods: Sequence[str] = ()) -> dict[str, Any]:
+    """The area.yaml mapping of a checked area (absolute paths: the user's files stay where they are).
+
+    ``inventory``: the normalised copy (``write_area_inventory``) when the user's file cannot be read as is;
+    ``periods``: monitoring periods declared for an area without InSAR deliveries.
+    """
+    layers: dict[str, Any] = {"dem": str(check.dem.resolve()),
+                              "inventory": str((inventory or check.inventory).resolve())}
     for key, path in check.layers.items():
         if key == "lithology":
             layers[key] = {"path": str(path.resolve()), "code_field": check.lithology_field}
         else:
             layers[key] = str(path.resolve())
     layers["ndvi"] = [{"date": d.isoformat(), "path": str(p.resolve())} for d, p in check.ndvi]
-    return {"name": check.name, "crs": check.grid.crs, "resolution_m": check.grid.resolution_m,
-            "bounds": [float(v) for v in check.grid.bounds], "layers": layers,
-            "parameters": {k: v for k, v in DEFAULT_PARAMETERS.items()}}
+    out = {"name": check.name, "crs": check.grid.crs, "resolution_m": check.grid.resolution_m,
+           "bounds": [float(v) for v in check.grid.bounds], "layers": layers,
+           "parameters": {**DEFAULT_PARAMETERS, "inventory_has_dates": check.has_dates}}
+    return out | ({"periods": sorted(periods)} if periods else {})
 
 
-def dump_area_yaml(check: AreaFilesCheck) -> str:
+def dump_area_yaml(check: AreaFilesCheck, *, inventory: Path | None = None, periods: Sequence[str] = ()) -> str:
     """area.yaml text of a checked area."""
-    return yaml.safe_dump(area_yaml(check), sort_keys=False)
+    return yaml.safe_dump(area_yaml(check, inventory=inventory, periods=periods), sort_keys=False)
+
+
+def inventory_period(check: AreaFilesCheck, inventory_label: str | None = None,
+                     inventory_crs: str | None = None) -> str | None:
+    """The period ``YYYYMM-YYYYMM`` spanning the inventory's event dates (None without dates)."""
+    if not check.has_dates:
+        return None
+    events, _ = _read_inventory(check.inventory, check.grid, inventory_label, inventory_crs)
+    col = next(c for c in DATE_COLUMNS if c in events.columns)
+    dates = parse_date_column(events[col], col, check.inventory)
+    dates = dates[~np.isnat(dates)]
+    return period_key(dates.min().astype(dt.date), dates.max().astype(dt.date))
+
+
+def needs_normalised_inventory(check: AreaFilesCheck, inventory_label: str | None) -> bool:
+    """True when the pipeline cannot read the user's inventory as is (label filter, no dates or no ids)."""
+    if inventory_label or not check.has_dates:
+        return True
+    events, _ = _read_inventory(check.inventory, check.grid, None, None)
+    return not any(c in events.columns for c in ID_FIELDS)
+
+
+def write_area_inventory(check: AreaFilesCheck, out_path: Path, *, inventory_label: str | None = None,
+                         inventory_crs: str | None = None, stand_in_date: dt.date | None = None) -> Path:
+    """The area's events as a GeoPackage the pipeline reads: event_id (kept or ``ev0001``...), event_date, geometry
+    in the DEM's CRS; only rows labelled 1/True with ``inventory_label``.
+
+    An undated inventory gets ``stand_in_date`` (the period's first day) so that the catalog can hold the
+    events; area.yaml then says ``inventory_has_dates: false`` and POR / LOR are not computed from it.
+    """
+    events, _ = _read_inventory(check.inventory, check.grid, inventory_label, inventory_crs)
+    id_col = next((c for c in ID_FIELDS if c in events.columns), None)
+    ids = (events[id_col].astype(str).to_numpy() if id_col else [f"ev{i + 1:04d}" for i in range(len(events))])
+    if check.has_dates:
+        col = next(c for c in DATE_COLUMNS if c in events.columns)
+        dates = np.datetime_as_string(parse_date_column(events[col], col, check.inventory), unit="D")
+    elif stand_in_date is None:
+        raise ConfigError("an undated inventory needs a stand-in date (the period's first day)", check.inventory)
+    else:
+        dates = np.full(len(events), stand_in_date.isoformat())
+    gpd.GeoDataFrame({"event_id": ids, "event_date": dates}, geometry=events.geometry.to_numpy(),
+                     crs=check.grid.crs).to_file(out_path)
+    return out_path

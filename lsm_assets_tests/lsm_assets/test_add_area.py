@@ -54,8 +54,8 @@ def test_ecuador_rsaga_is_checked_and_reports_what_it_cannot_compute(home):
     assert "POR / LOR: not computable: the inventory has no dates" in text
     assert "no InSAR data for this area (--insar): random and buffer negatives only" in text
     assert "distance decay to faults: no faults layer given" in text
-    # the raster pipeline of this version still reads every layer: refused, with why, and nothing written
-    assert out.exit_code == 3 and "NOT WRITTEN" in text and "an InSAR delivery" in text
+    # no InSAR and no dates: the pipeline needs a monitoring period (--period); refused, with why, nothing written
+    assert out.exit_code == 3 and "NOT WRITTEN" in text and "--period YYYYMM-YYYYMM" in text
     assert not data.exists()
 
 
