@@ -198,3 +198,35 @@ def test_nothing_outside_the_generator_reads_the_knobs_or_the_truth():
             if pattern.search(path.read_text()):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+# --------------------------------------------------------------------------- scores against the truth
+
+
+def test_truth_auc_ranks_scores_by_the_true_hazard():
+    from lsm_core.synthetic.scoring import truth_auc
+
+    rng = np.random.default_rng(0)
+    h = rng.beta(0.5, 3.0, 20_000)
+    assert truth_auc(h, h) > 0.75  # the truth itself: as good as a score can be on these pixels
+    assert truth_auc(-h, h) == pytest.approx(1 - truth_auc(h, h))
+    assert abs(truth_auc(rng.random(h.size), h) - 0.5) < 0.02  # a score unrelated to the hazard
+    noisy = h + rng.normal(0, 0.1, h.size)
+    assert 0.5 < truth_auc(noisy, h) < truth_auc(h, h)
+    # it is the expected AUC over inventories drawn from the hazard: compare with a few drawn ones
+    drawn = [roc_auc_score(rng.random(h.size) < h, noisy) for _ in range(20)]
+    assert truth_auc(noisy, h) == pytest.approx(np.mean(drawn), abs=0.01)
+    assert np.isnan(truth_auc([0.1, 0.2], [0.0, 0.0]))
+
+
+def test_negatives_against_truth_reads_the_rasters_at_the_negatives():
+    from lsm_core.synthetic.scoring import negatives_against_truth
+
+    hazard = np.arange(16, dtype=float).reshape(4, 4) / 16
+    unstable = np.zeros((4, 4), np.uint8)
+    unstable[0, :] = 1
+    later = np.zeros((4, 4), bool)
+    later[3, 3] = True
+    out = negatives_against_truth([0, 3, 3], [0, 3, 0], hazard, unstable, later)
+    assert out == pytest.approx({"mean_true_hazard": (0 + 15 + 12) / 48, "share_unstable": 1 / 3,
+                                 "share_in_later_failures": 1 / 3})
