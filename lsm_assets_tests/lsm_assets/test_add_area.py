@@ -168,3 +168,38 @@ def test_ecuador_rsaga_dem_only_run_from_terrain_to_prone_areas(home):
     polygons = gpd.read_file(out_dir / "prone_areas.gpkg")
     assert len(polygons) > 0 and polygons.crs.to_string() == CRS_UTM
     assert not (home / "data").exists()  # a DEM-only run writes only to its own folder
+
+
+# -- incomplete areas are registered for the Dagster graph -------------------------------------------------
+
+def test_a_dated_inventory_without_insar_gets_the_period_its_dates_span(home):
+    dem = _dem(home / "dem.tif")
+    inv = _points(home / "inv.gpkg", [(700100, 9550100), (700300, 9550250)], event_id=["a", "b"],
+                  event_date=["2020-01-05", "2021-03-20"])
+    data = home / "data"
+    out = _invoke(data, "mini", "--dem", dem, "--inventory", inv)
+    assert out.exit_code == 0, out.output
+    raw = yaml.safe_load((data / "study_areas" / "mini" / "area.yaml").read_text())
+    assert raw["periods"] == ["202001-202103"] and raw["parameters"]["inventory_has_dates"] is True
+    assert raw["layers"]["inventory"] == str(inv.resolve())  # readable as is: the user's file stays the source
+    assert "periods of mini: 202001-202103" in out.output
+    assert "202001-202103" in dg.DagsterInstance.get().get_dynamic_partitions("period")
+
+
+def test_an_undated_inventory_needs_a_period_and_is_normalised(home):
+    dem = _dem(home / "dem.tif")
+    inv = home / "inv.csv"
+    inv.write_text("x,y,slide\n700100,9550100,1\n700300,9550250,0\n700200,9550300,1\n")
+    data = home / "data"
+    bad = _invoke(data, "mini", "--dem", dem, "--inventory", inv, "--inventory-label", "slide", "--period", "2020")
+    assert bad.exit_code == 2 and "period key '2020' is not of the form YYYYMM-YYYYMM" in bad.output
+    assert not data.exists()
+    out = _invoke(data, "mini", "--dem", dem, "--inventory", inv, "--inventory-label", "slide", "--period",
+                  "201901-201912")
+    assert out.exit_code == 0, out.output
+    cfg = load_area(data / "study_areas" / "mini")
+    assert cfg.parameters["inventory_has_dates"] is False
+    events = gpd.read_file(cfg.layers["inventory"])
+    # the two labelled rows only, with generated ids and the period's first day standing in for the dates
+    assert list(events["event_id"]) == ["ev0001", "ev0002"] and set(events["event_date"].astype(str)) == {"2019-01-01"}
+    assert "POR / LOR: not computable: the inventory has no dates" in out.output
