@@ -7,12 +7,19 @@ by window over pixels where velocity and probability (and the prone mask, if giv
 The consistency score is the share of deforming pixels (|v| >= the first edge) that fall in the
 top two susceptibility classes (high or very high); ``prone_consistency`` the share of deforming
 pixels inside prone areas. Both are NaN when no pixel deforms.
+
+Strategies are compared by spatial consistency (paper a) with one matrix per strategy's best model.
+The mapped model's matrix covers every pixel; mapping the others in full would multiply the cost of
+the susceptibility map, so ``sampled_contingency`` builds theirs from a seeded uniform sample of
+valid pixels (one draw shared by all models, so they are compared on the same pixels) and reports
+the binomial standard error of the consistency score, sqrt(c (1 - c) / n_deforming_sampled).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,10 +28,10 @@ from numpy.typing import ArrayLike
 from lsm_core.errors import ConfigError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 from lsm_core.io import atomic_path, read_raster
-from lsm_core.prone import check_grids, classify, raster_natural_breaks, velocity_band
+from lsm_core.prone import check_grids, classify, natural_breaks, raster_natural_breaks, velocity_band
 
 __all__ = ["FIVE_CLASSES", "contingency_long", "deformation_susceptibility_contingency", "plot_contingency",
-           "velocity_class_names"]
+           "plot_contingency_panels", "sampled_contingency", "velocity_class_names"]
 
 FIVE_CLASSES = ("very_low", "low", "moderate", "high", "very_high")
 
@@ -59,9 +66,7 @@ def deformation_susceptibility_contingency(velocity_path: str | Path, probabilit
     classes from a seeded sample of the probability raster. Rasters off ``expected_grid`` (or off
     the velocity grid) raise GridMismatchError naming the file.
     """
-    edges = np.asarray(velocity_classes_mm_yr, dtype=np.float64)
-    if edges.ndim != 1 or edges.size == 0 or np.any(np.diff(edges) <= 0) or edges[0] <= 0:
-        raise ConfigError(f"velocity_classes_mm_yr must be positive and increasing, got {edges.tolist()}")
+    edges = _edges(velocity_classes_mm_yr)
     grid = check_grids(expected_grid, velocity_path, probability_path, prone_path)
     if susceptibility_breaks is None:
         breaks = raster_natural_breaks(probability_path, 5, sample=sample, seed=seed, block=block)
@@ -84,7 +89,20 @@ def deformation_susceptibility_contingency(velocity_path: str | Path, probabilit
         counts += np.bincount(d * n_sus + s, minlength=n_def * n_sus)
         if prone_path is not None:
             prone_counts += np.bincount(d * 2 + (m[ok] == 1), minlength=n_def * 2)
-    matrix = counts.reshape(n_def, n_sus)
+    return _result(counts.reshape(n_def, n_sus), edges, breaks,
+                   None if prone_path is None else prone_counts.reshape(n_def, 2))
+
+
+def _edges(velocity_classes_mm_yr: Sequence[float]) -> np.ndarray:
+    edges = np.asarray(velocity_classes_mm_yr, dtype=np.float64)
+    if edges.ndim != 1 or edges.size == 0 or np.any(np.diff(edges) <= 0) or edges[0] <= 0:
+        raise ConfigError(f"velocity_classes_mm_yr must be positive and increasing, got {edges.tolist()}")
+    return edges
+
+
+def _result(matrix: np.ndarray, edges: np.ndarray, breaks: np.ndarray, prone: np.ndarray | None) -> dict:
+    """The result dict of a |v| class x susceptibility class count matrix (and |v| x prone counts)."""
+    n_sus = matrix.shape[1]
     rows = pd.Index(velocity_class_names(edges.tolist()), name="velocity_class")
     cols = pd.Index(list(FIVE_CLASSES) if n_sus == 5 else [f"class_{i}" for i in range(1, n_sus + 1)],
                     name="susceptibility_class")
@@ -97,12 +115,38 @@ def deformation_susceptibility_contingency(velocity_path: str | Path, probabilit
         "velocity_classes_mm_yr": edges.tolist(), "susceptibility_breaks": breaks.tolist(),
         "prone_counts": None, "prone_row_shares": None, "prone_consistency": float("nan"),
     }
-    if prone_path is not None:
-        pc = prone_counts.reshape(n_def, 2)
+    if prone is not None:
         pcols = pd.Index(["not_prone", "prone"], name="prone")
-        result.update(prone_counts=pd.DataFrame(pc, index=rows, columns=pcols),
-                      prone_row_shares=pd.DataFrame(_shares(pc), index=rows, columns=pcols),
-                      prone_consistency=_share(int(pc[1:, 1].sum()), deforming))
+        result.update(prone_counts=pd.DataFrame(prone, index=rows, columns=pcols),
+                      prone_row_shares=pd.DataFrame(_shares(prone), index=rows, columns=pcols),
+                      prone_consistency=_share(int(prone[1:, 1].sum()), deforming))
+    return result
+
+
+def sampled_contingency(velocity_mm_yr: ArrayLike, probability: ArrayLike, *,
+                        velocity_classes_mm_yr: Sequence[float] = (5, 15, 30),
+                        susceptibility_breaks: ArrayLike | None = None, sample: int = 5000,
+                        seed: int = 0) -> dict:
+    """The contingency result of sampled pixels: velocity (mm/yr, signed) and probability (0..1) per pixel.
+
+    Pixels where either is NaN are left out. ``susceptibility_breaks`` default to five natural-breaks
+    classes of (a seeded ``sample`` of) these probabilities, as the full-raster version does on its
+    map. Adds ``n_sampled`` and ``consistency_se`` (binomial standard error of the consistency score).
+    """
+    edges = _edges(velocity_classes_mm_yr)
+    v, p = np.asarray(velocity_mm_yr, dtype=np.float64).ravel(), np.asarray(probability, dtype=np.float64).ravel()
+    if v.shape != p.shape:
+        raise ConfigError(f"{v.size} velocities but {p.size} probabilities")
+    ok = np.isfinite(v) & np.isfinite(p)
+    v, p = v[ok], p[ok]
+    breaks = (natural_breaks(p, 5, sample=sample, seed=seed) if susceptibility_breaks is None
+              else np.asarray(susceptibility_breaks, dtype=np.float64))
+    n_def, n_sus = edges.size + 1, breaks.size + 1
+    d = np.searchsorted(edges, np.abs(v), side="right")
+    cls = classify(p, breaks).astype(np.int64) - 1
+    result = _result(np.bincount(d * n_sus + cls, minlength=n_def * n_sus).reshape(n_def, n_sus), edges, breaks, None)
+    c, n = result["consistency_score"], result["n_deforming"]
+    result.update(n_sampled=int(v.size), consistency_se=float(np.sqrt(c * (1 - c) / n)) if n else float("nan"))
     return result
 
 
@@ -126,10 +170,41 @@ def plot_contingency(result: dict, path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    counts, shares = result["counts"], result["row_shares"]
+    counts = result["counts"]
     fig = Figure(figsize=(1.3 * counts.shape[1] + 2.5, 0.7 * counts.shape[0] + 2), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    image = _draw(ax, result, None)
+    fig.colorbar(image, ax=ax, label="row share")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    return path
+
+
+def plot_contingency_panels(results: Mapping[str, dict], path: str | Path) -> Path:
+    """One heatmap panel per labelled result (e.g. per strategy), side by side; written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not results:
+        raise ConfigError("no contingency results to plot")
+    first = next(iter(results.values()))["counts"]
+    n = len(results)
+    fig = Figure(figsize=(n * (1.3 * first.shape[1] + 1.5) + 1, 0.7 * first.shape[0] + 2.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    images = [_draw(ax, result, label) for ax, (label, result) in zip(axes, results.items(), strict=True)]
+    fig.colorbar(images[0], ax=list(axes), label="row share")  # every panel spans 0..1
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
+    return path
+
+
+def _draw(ax: Any, result: dict, label: str | None) -> Any:
+    """Row-share heatmap with counts per cell on ``ax``; the title gives the consistency score (and its SE)."""
+    counts, shares = result["counts"], result["row_shares"]
     image = ax.imshow(np.nan_to_num(shares.to_numpy()), cmap="YlOrRd", vmin=0, vmax=1, aspect="auto")
     for i in range(counts.shape[0]):
         for j in range(counts.shape[1]):
@@ -140,11 +215,12 @@ def plot_contingency(result: dict, path: str | Path) -> Path:
     ax.set_yticks(range(counts.shape[0]), [f"{r} mm/yr" for r in counts.index])
     ax.set_xlabel("susceptibility class")
     ax.set_ylabel("|deformation rate| class")
-    score = result["consistency_score"]
-    ax.set_title("deforming pixels in high/very high susceptibility: "
-                 + ("undefined (no deforming pixel)" if np.isnan(score) else f"{100 * score:.1f} %"))
-    fig.colorbar(image, ax=ax, label="row share")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    return path
+    score, se = result["consistency_score"], result.get("consistency_se")
+    text = "undefined (no deforming pixel)" if np.isnan(score) else f"{100 * score:.1f} %"
+    if se is not None and np.isfinite(se):
+        text += f" +/- {100 * se:.1f} (sample of {result['n_sampled']:,} px)"
+    if label is None:
+        ax.set_title("deforming pixels in high/very high susceptibility: " + text)
+    else:
+        ax.set_title(f"{label}\ndeforming in high/very high: {text}", fontsize=9)
+    return image
