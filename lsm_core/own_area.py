@@ -62,12 +62,19 @@ class AreaFilesCheck:
 
     def will_compute(self) -> list[str]:
         """What the pipeline computes from these files."""
-        out = ["terrain factors from the DEM: slope, aspect, plan/profile curvature, relief, TWI",
-               f"positive samples from {self.n_events} inventory events", "negative strategies: random, buffer"]
+        from lsm_core.area_scope import VELOCITY_STRATEGIES
+        from lsm_core.sampling import NEGATIVE_STRATEGIES
+        from lsm_core.terrain import TERRAIN_BANDS
+
+        strategies = [s for s in NEGATIVE_STRATEGIES if s not in VELOCITY_STRATEGIES]
+        out = [f"terrain factors from the DEM: {', '.join(TERRAIN_BANDS)}",
+               f"positive samples from {self.n_events} inventory events",
+               f"negative strategies: {', '.join(strategies)}"]
         out += [_FACTOR_OF[k] for k in self.layers if k in _FACTOR_OF]
         out += [f"NDVI mean over the scenes of each period ({len(self.ndvi)} scenes)"] if self.ndvi else []
         if self.insar is not None:
-            out += ["deformation rate from the InSAR deliveries", "negative strategy insar_pu"]
+            out += ["deformation rate from the InSAR deliveries",
+                    *(f"negative strategy {k}" for k in VELOCITY_STRATEGIES)]
         if self.has_dates:
             out += ["POR / LOR on events dated after each period"]
         return out
@@ -77,7 +84,7 @@ class AreaFilesCheck:
         out = [(_FACTOR_OF[k], f"no {k} layer given") for k in self.missing_layers]
         if self.insar is None:
             out.append(("negative strategy insar_pu and the deformation factor",
-                        "no InSAR data for this area (--insar): random and buffer negatives only"))
+                        "no InSAR data for this area (--insar): the velocity is left out and InSAR-PU skipped"))
         if not self.has_dates:
             out.append(("POR / LOR", "not computable: the inventory has no dates"))
         return out

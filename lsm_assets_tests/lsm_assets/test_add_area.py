@@ -50,9 +50,10 @@ def test_ecuador_rsaga_is_checked_and_reports_what_it_cannot_compute(home):
                   "--inventory-label", "lslpts", "--boundary", RSAGA / "study_area.geojson")
     text = out.output
     assert "area ecuador: 383 x 415 cells of 10 m, EPSG:32717; 175 events" in text
-    assert "terrain factors from the DEM" in text and "negative strategies: random, buffer" in text
+    assert "terrain factors from the DEM: slope_deg, northness" in text and "negative strategies: random, buffer" in text
+    assert "insar_pu" not in text.split("will not compute:")[0]
     assert "POR / LOR: not computable: the inventory has no dates" in text
-    assert "no InSAR data for this area (--insar): random and buffer negatives only" in text
+    assert "no InSAR data for this area (--insar): the velocity is left out and InSAR-PU skipped" in text
     assert "distance decay to faults: no faults layer given" in text
     # no InSAR and no dates: the pipeline needs a monitoring period (--period); refused, with why, nothing written
     assert out.exit_code == 3 and "NOT WRITTEN" in text and "--period YYYYMM-YYYYMM" in text
