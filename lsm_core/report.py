@@ -77,10 +77,16 @@ def partition_report(con: duckdb.DuckDBPyConnection, area: str, period: str) -> 
                         "thresholds": _records(rows, ["threshold_name", "TA", "POR", "LOR"])})
     cont: dict[str, Any] | None = None
     if len(contingency):
-        sus = contingency[contingency["table"] == "susceptibility"]
+        every = contingency[contingency["table"] == "susceptibility"]
+        # the matrix of the mapped model (every pixel); the other strategies' best models give their score only
+        sus = every[every["mapped"].astype(bool)] if "mapped" in every else every
         cont = {"consistency_score": _clean(sus["consistency_score"].iloc[0]) if "consistency_score" in sus else None,
                 "counts": {str(v): {str(c): int(n) for c, n in zip(g["column"], g["count"], strict=True)}
                            for v, g in sus.groupby("velocity_class", sort=False)}}
+        if "strategy" in every:
+            cont["by_strategy"] = _records(every.drop_duplicates(["strategy", "model", "mapped"]),
+                                           ["strategy", "model", "mapped", "n_sampled", "consistency_score",
+                                            "consistency_se"])
     return {
         "area": area, "period": period,
         "models": _records(models.sort_values(["strategy", "model"]), _MODEL_COLUMNS),
@@ -109,4 +115,7 @@ def report_markdown(report: dict[str, Any]) -> str:
     if report["contingency"]:
         lines += [f"## contingency (consistency score {report['contingency']['consistency_score']})",
                   pd.DataFrame(report["contingency"]["counts"]).T.to_markdown(), ""]
+        if report["contingency"].get("by_strategy"):
+            lines += ["## consistency by strategy (best model of each; mapped = every pixel, else a pixel sample)",
+                      pd.DataFrame(report["contingency"]["by_strategy"]).round(4).to_markdown(index=False), ""]
     return "\n".join(lines)

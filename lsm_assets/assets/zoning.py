@@ -11,12 +11,14 @@ from pydantic import Field
 from lsm_assets.metadata import image
 from lsm_assets.partitions import area_of, area_period_partitions, period_of
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
-from lsm_core import area_scope, catalog, contingency, evaluation, predict, prone, threshold
+from lsm_core import area_scope, calibration, catalog, contingency, evaluation, predict, prone, threshold
 from lsm_core.area import period_bounds
+from lsm_core.calibration import Calibration
 from lsm_core.experiment import select_model
 from lsm_core.io import RasterFile, write_table
 from lsm_core.models import load_model
 from lsm_core.plots import plot_evaluation_history, plot_map_preview
+from lsm_core.sampling import sample_pixels
 from lsm_core.threshold import WeightScheme
 
 COG = {"partitions_def": area_period_partitions, "io_manager_key": "cog_io_manager", "group_name": "zoning",
@@ -32,6 +34,13 @@ class SusceptibilityConfig(dg.Config):
                                           "(national areas on many machines); None starts a local cluster; "
                                           "'serial' runs in-process.")
     block: int = Field(512, description="Window size in pixels (multiple of 16).")
+    calibration: Calibration = Field("none", description="Calibrate the map's probabilities on the model's held-out "
+                                     "(test split) positives against a uniform sample of the area's pixels, both "
+                                     "weighted equally: 'isotonic', 'platt' or 'none'. Puts every model on one "
+                                     "scale (0.5 = a score no more typical of landslides than of the area); the "
+                                     "uncalibrated map is kept beside it.")
+    calibration_area_sample: int = Field(20_000, description="Pixels of the uniform area sample for calibration.")
+    seed: int = Field(0, description="Seed of the calibration's area sample.")
 
 
 class ThresholdConfig(dg.Config):
@@ -57,14 +66,25 @@ def susceptibility_map(context: dg.AssetExecutionContext, config: Susceptibility
     row = select_model(trained_models, config.model)
     model, meta = load_model(paths.root / row["model_path"])
     out = paths.output_path("susceptibility_map", area, period, "tif")
+    raw = out if config.calibration == "none" else out.with_name(f"{period}__uncalibrated.tif")
     # which strategy and model drew the map travels in the map's own tags (js_threshold reads them)
-    info = predict.predict_map(model, factor_stack.path, out, feature_names=meta["feature_names"], block=config.block,
+    info = predict.predict_map(model, factor_stack.path, raw, feature_names=meta["feature_names"], block=config.block,
                                scheduler_address=config.scheduler_address,
                                tags={"strategy": row["strategy"], "model_name": row["model"],
                                      "model_path": row["model_path"]})
+    extra = {}
+    if config.calibration != "none":
+        # held-out positives: the test split's landslides (whole landslides, never trained on)
+        y, p = np.asarray(json.loads(row["test_y"])), np.asarray(json.loads(row["test_proba"]))
+        area_px = sample_pixels(RasterFile(raw), config.calibration_area_sample, seed=config.seed,
+                                stream="calibration", allow_fewer=True).values[:, 0]
+        cal = calibration.fit_calibrator(config.calibration, p[y == 1], area_px)
+        calibration.calibrate_raster(raw, out, cal, block=config.block)
+        extra = {"calibration": config.calibration, "calibration_positives": cal.n_positive,
+                 "calibration_area_pixels": cal.n_area, "uncalibrated_map": dg.MetadataValue.path(str(raw))}
     context.add_output_metadata({"model": f"{row['strategy']}/{row['model']}", "valid_pixels": info["valid_pixels"],
                                  "mean_probability": info["mean_probability"], "seconds": info["seconds"],
-                                 "scheduler": str(info["scheduler"])})
+                                 "scheduler": str(info["scheduler"])} | extra)
     return RasterFile(out)
 
 
@@ -178,25 +198,68 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     return table
 
 
+class ContingencyConfig(dg.Config):
+    strategy_sample: int = Field(200_000, description="Valid pixels (seeded uniform sample) on which the best model "
+                                 "of every other strategy is evaluated for its own matrix (the mapped model's "
+                                 "covers every pixel); 0 = the mapped model only.")
+    seed: int = Field(0, description="Seed of the pixel sample.")
+
+
+def _best_per_strategy(trained_models: pd.DataFrame) -> pd.DataFrame:
+    """Each strategy's best model: by the common yardstick when the table has it, else by spatial-CV AUC."""
+    key = ("yardstick_auc" if "yardstick_auc" in trained_models and trained_models["yardstick_auc"].notna().any()
+           else "spatial_cv_auc")
+    ranked = trained_models.sort_values([key, "model"], ascending=[False, True], na_position="last")
+    return ranked.groupby("strategy", sort=True).head(1).sort_values("strategy").assign(ranked_by=key)
+
+
 @dg.asset(description="Deformation class x susceptibility class pixel counts and shares, prone/not prone, and the "
-          "consistency score (share of deforming pixels in high or very high susceptibility).", **TABLE)
-def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, paths: LsmPaths,
-                                           lsm_catalog: DuckDBCatalog, deformation_rate: RasterFile,
-                                           susceptibility_map: RasterFile, prone_areas: RasterFile) -> pd.DataFrame:
+          "consistency score (share of deforming pixels in high or very high susceptibility), for the mapped model "
+          "(every pixel) and the best model of every strategy (a seeded pixel sample, with the score's standard "
+          "error): one long table with a strategy column, one plot panel per strategy.", **TABLE)
+def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, config: ContingencyConfig,
+                                           paths: LsmPaths, lsm_catalog: DuckDBCatalog, deformation_rate: RasterFile,
+                                           susceptibility_map: RasterFile, prone_areas: RasterFile,
+                                           trained_models: pd.DataFrame, factor_stack: RasterFile) -> pd.DataFrame:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     if no_insar := area_scope.absent_reason(deformation_rate):  # nothing to cross: say why, write no rows
         context.add_output_metadata({"status": "not computable", "reason": no_insar})
         return pd.DataFrame({"consistency_score": pd.Series(dtype=float)})
     result = contingency.deformation_susceptibility_contingency(deformation_rate.path, susceptibility_map.path,
                                                                 prone_path=prone_areas.path)
-    plot = contingency.plot_contingency(result, paths.output_path("deformation_susceptibility_contingency", area,
-                                                                  period, "png"))
-    table = contingency.contingency_long(result).assign(consistency_score=result["consistency_score"],
-                                                        prone_consistency=result["prone_consistency"])
+    tags = susceptibility_map.tags
+    mapped = (tags.get("strategy", "?"), tags.get("model_name", "?"))
+    results = {mapped: result | {"mapped": True}}
+    others = [r for _, r in _best_per_strategy(trained_models).iterrows() if (r["strategy"], r["model"]) != mapped]
+    if others and config.strategy_sample > 0:
+        # one pixel sample for all: the strategies are compared on the same pixels
+        px = sample_pixels(factor_stack, config.strategy_sample, seed=config.seed, stream="contingency",
+                           allow_fewer=True)
+        v = evaluation.values_at(deformation_rate.path, px.rows, px.cols, band=prone.velocity_band(deformation_rate.path))
+        X = pd.DataFrame(px.values, columns=factor_stack.names)
+        for r in others:
+            model, meta = load_model(paths.root / r["model_path"])
+            p = model.predict_proba(X[meta["feature_names"]])[:, 1]
+            results[(r["strategy"], r["model"])] = contingency.sampled_contingency(v, p, seed=config.seed) | {
+                "mapped": False}
+    labels = {k: f"{k[0]}/{k[1]}" + (" (map, every pixel)" if res["mapped"] else " (sample)")
+              for k, res in results.items()}
+    plot = contingency.plot_contingency_panels({labels[k]: res for k, res in results.items()},
+                                               paths.output_path("deformation_susceptibility_contingency", area,
+                                                                 period, "png"))
+    table = pd.concat([contingency.contingency_long(res).assign(
+        strategy=k[0], model=k[1], mapped=res["mapped"], n_sampled=res.get("n_sampled", res["n_valid"]),
+        consistency_score=res["consistency_score"], consistency_se=res.get("consistency_se", 0.0),
+        prone_consistency=res["prone_consistency"]) for k, res in results.items()], ignore_index=True)
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "deformation_susceptibility_contingency", table, area, period)
+    by_strategy = pd.DataFrame([{"strategy": k[0], "model": k[1], "pixels": "all" if res["mapped"] else "sample",
+                                 "n": res.get("n_sampled", res["n_valid"]),
+                                 "consistency_score": res["consistency_score"],
+                                 "se": res.get("consistency_se", 0.0)} for k, res in results.items()])
     context.add_output_metadata({"consistency_score": result["consistency_score"],
                                  "prone_consistency": result["prone_consistency"],
                                  "deforming_pixels": result["n_deforming"],
-                                 "contingency_matrix": image(plot, "deformation x susceptibility")})
+                                 "by_strategy": dg.MetadataValue.md(by_strategy.round(4).to_markdown(index=False)),
+                                 "contingency_matrix": image(plot, "deformation x susceptibility per strategy")})
     return table

@@ -148,7 +148,8 @@ def test_models_maps_thresholds_and_evaluation(materialized):
     try:
         history = con.execute("SELECT count(*) FROM prone_area_evaluation").fetchone()[0]
         cont = con.execute("SELECT sum(count) FROM deformation_susceptibility_contingency "
-                           "WHERE area = ? AND period = ? AND \"table\" = 'susceptibility'", [area, period]).fetchone()[0]
+                           "WHERE area = ? AND period = ? AND \"table\" = 'susceptibility' AND mapped",
+                           [area, period]).fetchone()[0]
     finally:
         con.close()
     assert history == 3 * len(reg.pairs)
