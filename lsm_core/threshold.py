@@ -80,7 +80,8 @@ def weights_from(scheme: WeightScheme, n_factors: int, *, importances: ArrayLike
 def factor_weights(scheme: WeightScheme, factors: Sequence[str], *,
                    importance: Mapping[str, float] | None = None,
                    expert_ranking: Sequence[str] = ()) -> np.ndarray:
-    """``weights_from`` by factor name: ``importance`` maps factor -> mean |SHAP| (missing factors weigh 0);
+    """``weights_from`` by factor name: ``importance`` maps factor -> mean |SHAP| or its share, of one model on
+    one output scale (``explain``: probability), normalised here (missing factors weigh 0);
     ``expert_ranking`` lists the factors from most to least important (every factor exactly once)."""
     if scheme == "importance":
         if importance is None:

@@ -100,8 +100,9 @@ def js_threshold(context: dg.AssetExecutionContext, config: ThresholdConfig, pat
         raise dg.Failure(f"{susceptibility_map.path} does not say which model drew it (a map from before the "
                          "model was tagged): materialize susceptibility_map again")
     used = {"strategy": tags["strategy"], "model": tags["model_name"]}
+    # shares (importance / sum, unitless): the weights do not depend on the model's output scale
     imp = shap_importance[(shap_importance["model"] == used["model"]) &
-                          (shap_importance["strategy"] == used["strategy"])].set_index("factor")["mean_abs_shap"]
+                          (shap_importance["strategy"] == used["strategy"])].set_index("factor")["share"]
     weights = threshold.factor_weights(config.weighting, names, importance=imp.to_dict(),
                                        expert_ranking=config.expert_ranking)
     steps = np.arange(config.step_pct, 100.0, config.step_pct)
