@@ -13,6 +13,7 @@ from lsm_assets.resources import DuckDBCatalog, LsmPaths
 from lsm_core import quality
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterFile
+from lsm_core.sampling import training_negatives
 from lsm_core.stack import vif_table
 
 WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
@@ -72,7 +73,9 @@ def factor_vif(context: dg.AssetCheckExecutionContext, paths: LsmPaths) -> dg.As
 def sample_balance(context: dg.AssetCheckExecutionContext, paths: LsmPaths) -> dg.AssetCheckResult:
     area, period = _where(context)
     pos = pd.read_parquet(paths.output_path("positive_samples", area, period, "parquet"), columns=["row"])
-    neg = pd.read_parquet(paths.output_path("negative_samples", area, period, "parquet"), columns=["strategy"])
+    # the strategies' own draws only: the spatial CV's fold draws and the area sample are not training sets
+    neg = training_negatives(pd.read_parquet(paths.output_path("negative_samples", area, period, "parquet"),
+                                             columns=["strategy", "cv_fold"]))
     ratio = float(paths.area(area).parameters.get("sampling_ratio", 1.0))
     return _result(quality.sample_balance(len(pos), neg, ratio), WARN)
 

@@ -21,7 +21,11 @@ __all__ = ["REPORT_KEYS", "partition_report", "report_markdown"]
 
 REPORT_KEYS = ("area", "period", "models", "map_model", "t_star_pct", "weighting", "evaluation", "history",
                "contingency")
-_MODEL_COLUMNS = ["strategy", "model", "test_auc", "spatial_cv_auc", "spatial_cv_auc_std", "prediction_rate_auc"]
+# yardstick_auc: held-out landslides vs the area, the same test set for every strategy (issue 12); test_auc and
+# spatial_cv_auc score each strategy against its own negatives
+_MODEL_COLUMNS = ["strategy", "model", "yardstick_auc", "yardstick_auc_without_velocity", "map_choice", "test_auc",
+                  "spatial_cv_auc", "spatial_cv_auc_std", "prediction_rate_auc"]
+_OWN_NEGATIVES = {c: f"{c} (own negatives)" for c in ("test_auc", "spatial_cv_auc", "spatial_cv_auc_std")}
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -104,7 +108,8 @@ def report_markdown(report: dict[str, Any]) -> str:
     lines = [f"# {report['area']} {report['period']}", "",
              f"map model: {report['map_model']}   t*: {report['t_star_pct']} %   weighting: {report['weighting']}", ""]
     if report["models"]:
-        lines += ["## models", pd.DataFrame(report["models"]).round(3).to_markdown(index=False), ""]
+        lines += ["## models (yardstick: held-out landslides vs the area; own negatives: each strategy's own)",
+                  pd.DataFrame(report["models"]).round(3).rename(columns=_OWN_NEGATIVES).to_markdown(index=False), ""]
     if report["evaluation"]:
         lines += ["## evaluation (latest)", pd.DataFrame(report["evaluation"]).round(3).to_markdown(index=False), ""]
     if report["history"]:

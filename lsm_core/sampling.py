@@ -35,9 +35,9 @@ from lsm_core.inventory import events_before
 from lsm_core.io import RasterFile
 from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
 
-__all__ = ["META_COLUMNS", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PixelSample", "buffer_negatives", "draw_negatives",
-           "extract_factors", "fit_pu", "insar_pu_negatives", "n_negatives", "positive_samples", "pu_negatives", "pu_pool",
-           "random_negatives", "sample_pixels"]
+__all__ = ["META_COLUMNS", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PixelSample", "area_sample", "buffer_negatives",
+           "draw_negatives", "extract_factors", "fit_pu", "fold_pu_negatives", "insar_pu_negatives", "n_negatives",
+           "positive_samples", "pu_negatives", "pu_pool", "random_negatives", "sample_pixels", "training_negatives"]
 
 META_COLUMNS = ["row", "col", "x", "y", "label", "landslide_id", "strategy", "pu_score"]
 # the three negative sets of DESIGN 6, and the ``pu`` ablation (InSAR-PU's Bagging-PU without the velocity pool)
@@ -483,6 +483,94 @@ def pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, velocity
                          features=features, n_estimators=n_estimators, max_pool=max_pool, quantile=quantile,
                          base_estimator=base_estimator, max_positives=max_positives, seed=seed, n_jobs=n_jobs,
                          block=block)
+
+
+def fold_pu_negatives(stack: RasterFile, positives: pd.DataFrame, strategy: str, positive_fold: np.ndarray,
+                      region_of: Callable[[np.ndarray, np.ndarray], np.ndarray], n_folds: int, *, ratio: float = 1.0,
+                      max_per_fold: int | None = 2000, threshold_mm_yr: float = 5.0,
+                      velocity_band: str = "velocity_mm_yr", features: Sequence[str] | None = None,
+                      n_estimators: int = 10, max_pool: int = 50_000, quantile: float = 0.5,
+                      max_positives: int | None = None, seed: int,
+                      block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, list[dict]]:
+    """Negatives of a PU strategy (insar_pu or pu) for each spatial-CV fold, with no leak from its test positives.
+
+    For fold f the Bagging-PU classifier sees only the positives whose ``positive_fold`` is not f, and
+    its pool only pixels outside region f (``region_of(x, y)``, map units, gives a pixel's region). Its
+    training negatives come from the lowest ``quantile`` of the out-of-bag scores, as the strategy's
+    own draw; its test negatives are the lowest-scoring ``quantile`` of the pool pixels inside region f,
+    scored by that same classifier (the strategy applied to held-out ground). Each set holds ``ratio``
+    x its positives, at most ``max_per_fold`` (fewer when the low-scoring share is smaller). The pool is
+    drawn once (``max_pool`` pixels, one pass over the stack) and split by region, so the k fits cost
+    k small PU fits; ``n_estimators`` bags each (fewer than the full draw: these negatives only score CV).
+
+    Returns the table (``cv_fold`` = f, ``pu_score`` filled; rows inside region f are test negatives)
+    and one diagnostics dict per fold, with the landslide ids its classifier was fitted on.
+    """
+    if strategy not in ("insar_pu", "pu"):
+        raise ConfigError(f"fold PU negatives are for the strategies insar_pu and pu, not {strategy!r}")
+    names = stack.names
+    feats = _pu_features(names, positives, velocity_band, features)
+    positive_fold = np.asarray(positive_fold, np.int64)
+    if len(positive_fold) != len(positives):
+        raise ShapeError(f"{len(positive_fold)} fold labels for {len(positives)} positives")
+    pool = pu_pool(stack, positives, strategy, max_pool=max_pool, seed=seed, velocity_band=velocity_band,
+                   threshold_mm_yr=threshold_mm_yr if strategy == "insar_pu" else None, block=block)
+    a, _, c, _, e, f0 = stack.grid.transform
+    region = region_of(c + a * (pool.cols + 0.5), f0 + e * (pool.rows + 0.5))
+    XU_all = pool.values[:, [names.index(f) for f in feats]]
+    XP_all = positives[feats].to_numpy(float)
+    ids = positives["landslide_id"].astype(str).to_numpy()
+    parts, diags = [], []
+    for fold in range(n_folds):
+        train = np.flatnonzero(positive_fold != fold)
+        if train.size == 0:
+            raise SamplingError(f"fold {fold} holds every positive: no training positives for its PU classifier")
+        keep = train[_positive_rows(XP_all[train], max_positives, seed + fold)]
+        out, inside = np.flatnonzero(region != fold), np.flatnonzero(region == fold)
+        if out.size == 0:
+            raise SamplingError(f"{_pool_text(strategy, threshold_mm_yr)} has no pixel outside region {fold}")
+        clf = fit_pu(XP_all[keep], XU_all[out], feats, n_estimators=n_estimators, seed=seed + fold)
+        n_test_pos = int((positive_fold == fold).sum())
+        chosen, scores = [], []
+        for rows, score, n_pos in ((out, clf.oob_score_, train.size),
+                                   (inside, clf.predict_proba(XU_all[inside])[:, 1] if inside.size else np.empty(0),
+                                    n_test_pos)):
+            want = n_negatives(n_pos, ratio) if n_pos else 0
+            want = min(want, max_per_fold) if max_per_fold is not None else want
+            # the low-scoring share of a small region may hold fewer pixels than asked for: take what it has
+            n_low = int(np.floor(quantile * np.isfinite(score).sum()))
+            pick = select_reliable_negatives(score, min(want, n_low), quantile=quantile,
+                                             random_state=seed + fold) if n_low else np.empty(0, np.int64)
+            chosen.append(rows[pick])
+            scores.append(score[pick])
+        rows_all, pu = np.concatenate(chosen), np.concatenate(scores)
+        t = _table(stack.grid, pool.rows[rows_all], pool.cols[rows_all], pool.values[rows_all], names, label=0,
+                   strategy=strategy, pu=pu)
+        parts.append(t.assign(cv_fold=fold))
+        diags.append({"fold": fold, "strategy": strategy, "positive_ids": sorted(set(ids[keep].tolist())),
+                      "n_positives_in_classifier": int(keep.size), "pool_outside": int(out.size),
+                      "pool_inside": int(inside.size), "n_train_negatives": len(chosen[0]),
+                      "n_test_negatives": len(chosen[1]), "n_estimators": int(n_estimators)})
+    return pd.concat(parts, ignore_index=True), diags
+
+
+def area_sample(stack: RasterFile, n: int, *, seed: int, block: int = DEFAULT_BLOCK) -> pd.DataFrame:
+    """``n`` valid pixels drawn uniformly over the whole area (landslides included), strategy ``area_sample``.
+
+    The stand-in for "every pixel of the area" in the yardstick (a prediction-rate AUC): label 0 means
+    unlabeled here, and these rows are never trained on. A stream of its own keeps it independent of
+    the random negatives drawn with the same seed.
+    """
+    s = sample_pixels(stack, n, None, seed=seed, stream="area_sample", block=block, allow_fewer=True)
+    return _table(stack.grid, s.rows, s.cols, s.values, stack.names, label=0, strategy="area_sample")
+
+
+def training_negatives(negatives: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a negatives table that a strategy trains its saved models on: not the area sample, no fold draw."""
+    main = negatives["strategy"] != "area_sample"
+    if "cv_fold" in negatives.columns:
+        main &= negatives["cv_fold"].isna() | (negatives["cv_fold"] < 0)
+    return negatives[main]
 
 
 def subsample_per_class(table: pd.DataFrame, n_per_class: int | None, *, seed: int) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from lsm_assets.definitions import defs
+from lsm_core.models import MODEL_NAMES
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "asset_graph.json"
 
@@ -92,5 +93,8 @@ def test_presets_and_side_by_side_config_are_valid_run_config():
     thorough = PRESETS["thorough"]["ops"]
     assert thorough["negative_samples"]["config"]["bags"] == 100
     assert thorough["trained_models"]["config"] == {"forest_trees": 300, "forest_tuning_trees": 300,
-                                                    "gbdt_binned": False}
+                                                    "gbdt_binned": False, "inner_max_per_class": None,
+                                                    "cv_max_samples_per_class": None,
+                                                    "without_velocity_models": list(MODEL_NAMES)}
+    assert thorough["negative_samples"]["config"]["fold_bags"] == 30
     assert thorough["shap_importance"]["config"]["agnostic_method"] == "kernel"

@@ -33,7 +33,7 @@ FIRST, NEW = "201901-202012", "202101-202212"
 MODELS = ["logistic_regression", "lightgbm"]
 # the runs the sensors request use this (LSM_RUN_CONFIG): two models, few samples, one process per run
 FAST = {"execution": {"config": {"in_process": {}}}, "ops": {
-    "negative_samples": {"config": {"bags": 10}},
+    "negative_samples": {"config": {"bags": 10, "cv_folds": 3}},
     "trained_models": {"config": {"models": MODELS, "max_samples_per_class": 300, "spatial_cv_folds": 3}},
     "shap_importance": {"config": {"models": MODELS, "n_explain": 50, "n_bootstrap": 2}},
     "susceptibility_map": {"config": {"scheduler_address": "serial"}}}}

@@ -311,3 +311,49 @@ def test_pu_ablation_is_insar_pu_without_the_velocity_pool(world, positives):
     via, _ = draw_negatives("pu", world.stack, world.known, positives, n, seed=0, pu_exclude=["velocity_mm_yr"],
                             n_estimators=10)
     pd.testing.assert_frame_equal(pu, via)
+
+
+@pytest.mark.parametrize("strategy", ["insar_pu", "pu"])
+def test_fold_pu_negatives_never_saw_the_folds_test_positives(world, positives, strategy):
+    from lsm_core.sampling import fold_pu_negatives
+    from lsm_core.yardstick import common_folds
+
+    folds = common_folds(positives, 3, seed=0)
+    pf = folds.positive_folds(positives)
+    neg, diags = fold_pu_negatives(world.stack, positives, strategy, pf, folds.region, 3, n_estimators=5,
+                                   max_pool=20_000, seed=0)
+    ids = positives["landslide_id"].astype(str).to_numpy()
+    region = folds.region(neg["x"].to_numpy(), neg["y"].to_numpy())
+    for d in diags:
+        f = d["fold"]
+        test_ids, train_ids = set(ids[pf == f]), set(ids[pf != f])
+        # the classifier of fold f was fitted on the other folds' landslides only, all of them
+        assert test_ids and not test_ids & set(d["positive_ids"]) and set(d["positive_ids"]) == train_ids
+        mine = neg[neg["cv_fold"] == f]
+        assert len(mine) == d["n_train_negatives"] + d["n_test_negatives"] and d["n_test_negatives"] > 0
+        assert (region[neg["cv_fold"] == f] == f).sum() == d["n_test_negatives"]
+    assert (neg["strategy"] == strategy).all() and neg.merge(positives, on=["row", "col"]).empty
+    if strategy == "insar_pu":
+        assert (neg["velocity_mm_yr"].abs() < 5).all()
+    # behaviour: garbling the factor values of fold 0's test positives leaves fold 0's negatives unchanged
+    garbled = positives.copy()
+    rng = np.random.default_rng(1)
+    garbled.loc[pf == 0, "slope_deg"] = rng.uniform(0, 70, int((pf == 0).sum()))
+    garbled.loc[pf == 0, "rainfall_mm_yr"] = rng.uniform(900, 1500, int((pf == 0).sum()))
+    again, _ = fold_pu_negatives(world.stack, garbled, strategy, pf, folds.region, 3, n_estimators=5,
+                                 max_pool=20_000, seed=0)
+    pd.testing.assert_frame_equal(again[again["cv_fold"] == 0].reset_index(drop=True),
+                                  neg[neg["cv_fold"] == 0].reset_index(drop=True))
+    # ... while it does change the negatives of a fold that trains on them
+    assert not again[again["cv_fold"] == 1].reset_index(drop=True).equals(neg[neg["cv_fold"] == 1].reset_index(drop=True))
+
+
+def test_area_sample_is_uniform_over_valid_pixels_and_independent_of_random(world):
+    from lsm_core.sampling import area_sample, training_negatives
+
+    a = area_sample(world.stack, 2000, seed=0)
+    r = random_negatives(world.stack, world.known, 2000, seed=0)
+    assert (a["strategy"] == "area_sample").all() and np.isfinite(a[BANDS].to_numpy()).all()
+    assert len(a.merge(r, on=["row", "col"])) < 200  # its own stream: not the random negatives' pixels
+    both = pd.concat([r.assign(cv_fold=-1), a.assign(cv_fold=-1), r.assign(cv_fold=2)], ignore_index=True)
+    assert len(training_negatives(both)) == len(r)
