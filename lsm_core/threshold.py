@@ -289,6 +289,18 @@ class JSCurve:
     n_pixels_above: np.ndarray  # valid pixels with probability >= t/100
     n_positive: int
     factor_names: tuple[str, ...]
+    n_valid: int = 0  # valid pixels with a probability (all buckets)
+
+    @property
+    def share_above_t_star(self) -> float:
+        """Share (0..1) of the valid pixels with probability >= t* (the prone area before morphology)."""
+        i = int(np.flatnonzero(self.thresholds_pct == self.t_star_pct)[0])
+        return float(self.n_pixels_above[i] / self.n_valid) if self.n_valid else float("nan")
+
+    @property
+    def t_star_at_grid_edge(self) -> bool:
+        """True when t* is the first or last threshold tried: D(t) may still fall beyond it (a polarised map)."""
+        return bool(self.t_star_pct in (self.thresholds_pct[0], self.thresholds_pct[-1]))
 
 
 class JSHistogramAccumulator:
@@ -389,7 +401,7 @@ class JSHistogramAccumulator:
         if np.all(np.isnan(d)):
             raise LsmError(f"no valid pixel has a probability >= {self.thresholds_pct[0]} %")
         return JSCurve(self.thresholds_pct.copy(), d, js, w, float(self.thresholds_pct[np.nanargmin(d)]), above,
-                       n_positive, names)
+                       n_positive, names, int(self.hist[0].sum()))
 
 
 def _check_grid(probability: np.ndarray, factors: np.ndarray, **masks: np.ndarray | None) -> None:

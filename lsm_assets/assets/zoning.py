@@ -115,12 +115,17 @@ def js_threshold(context: dg.AssetExecutionContext, config: ThresholdConfig, pat
     for i, n in enumerate(curve.factor_names):
         table[f"js_{n}"] = curve.js_per_factor[:, i]
     summary = pd.DataFrame([{"t_star_pct": curve.t_star_pct, "d_min": float(np.nanmin(curve.d)),
+                             "share_above_t_star": curve.share_above_t_star,
+                             "t_star_at_grid_edge": curve.t_star_at_grid_edge,
                              "weighting": config.weighting, "model": f"{used['strategy']}/{used['model']}",
                              "weights": json.dumps(dict(zip(names, map(float, curve.weights), strict=True))),
                              "n_positive": curve.n_positive}])
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "js_threshold", summary, area, period)
+    # t* at the grid's edge: D(t) may still fall beyond it, as on polarised maps (README, "Why t* sits ...")
     context.add_output_metadata({"t_star_pct": curve.t_star_pct, "d_min": float(np.nanmin(curve.d)),
+                                 "share_above_t_star": curve.share_above_t_star,
+                                 "t_star_at_grid_edge": curve.t_star_at_grid_edge,
                                  "weighting": config.weighting, "js_curve": image(plot, "D(t) and t*")})
     return table
 

@@ -398,3 +398,18 @@ def test_factor_weights_by_name():
                                [2 / 6, 1 / 6, 3 / 6])
     with pytest.raises(ConfigError, match="missing \\['ndvi'\\]"):
         factor_weights("expert", names, expert_ranking=["velocity", "slope"])
+
+
+def test_polarised_map_pins_t_star_at_the_grid_edge_and_reports_the_share_above():
+    """Easy negatives make a model call half the area ~1: D(t) keeps falling to 99 % (issue 12, the threshold)."""
+    slope = np.random.default_rng(0).uniform(0.0, 40.0, (60, 60))  # degrees
+    positive = slope > 30.0
+    spread = js_threshold_curve(slope / 40.0, slope[None], positive)
+    assert spread.t_star_pct == 75.0 and not spread.t_star_at_grid_edge
+    assert spread.share_above_t_star == pytest.approx(np.mean(slope / 40.0 >= 0.75))
+    polarised = 1.0 / (1.0 + np.exp(-2.0 * (slope - 20.0)))  # everything above 20 degrees scores ~1
+    curve = js_threshold_curve(polarised, slope[None], positive)
+    assert curve.t_star_pct == 99.0 and curve.t_star_at_grid_edge
+    assert curve.share_above_t_star == pytest.approx(np.mean(polarised >= 0.99)) and curve.n_valid == slope.size
+    # the prone area at t* = 99 % holds slopes down to ~22 degrees: far more than the landslide-like > 30
+    assert curve.share_above_t_star > 1.5 * np.mean(positive)
