@@ -12,9 +12,10 @@
   L = 0 both are undefined: NaN with a status saying so, never 0.
 - Prediction-rate curve: cumulative share of later events (by the pixel of their initiation point)
   against cumulative share of the valid area, pixels sorted by descending probability. It is built
-  from a histogram of probabilities accumulated window by window (no global sort); within a bin
-  pixels and events are taken as evenly interleaved, so the curve is linear inside a bin and the
-  AUC (trapezoid) is off from the exact full-sort value by at most about one bin's area share.
+  from a histogram of probabilities accumulated window by window (no global sort), bins equally wide
+  in log-odds so that the tails of a polarised map keep their order; within a bin pixels and events
+  are taken as evenly interleaved, so the curve is linear inside a bin and the AUC (trapezoid) is off
+  from the exact full-sort value by at most about one bin's area share.
   Its area is reported as ``map_prediction_rate_auc``: the susceptibility map's, by one initiation
   pixel per later event. (The model comparison's ``prediction_rate_auc`` is another measurement:
   every pixel of the later landslides against a uniform area sample, per saved model.)
@@ -179,7 +180,7 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
 
 
 def prediction_rate_curve(probability_path: str | Path, later_events: gpd.GeoDataFrame, n_points: int = 101, *,
-                          n_bins: int = 1000, block: int = DEFAULT_BLOCK) -> dict:
+                          n_bins: int = 10_000, block: int = DEFAULT_BLOCK) -> dict:
     """Prediction-rate curve (event share vs area share, both 0..1, at ``n_points`` area shares) and its AUC.
 
     Events off the grid or on nodata pixels are not scored (``n_scored`` < ``n_events``).
@@ -211,8 +212,19 @@ def prediction_rate_curve(probability_path: str | Path, later_events: gpd.GeoDat
             "n_events": n_events, "n_scored": int(pe.size), "n_dropped": n_events - int(pe.size), "status": STATUS_OK}
 
 
+_LOGIT_SPAN = 18.5  # |logit| of the bins' range: 1e-8 .. 1 - 1e-8, beyond float32's resolution next to 1
+
+
 def _bin(p: np.ndarray, n_bins: int) -> np.ndarray:
-    return np.clip(np.floor(p.astype(np.float64) * n_bins), 0, n_bins - 1).astype(np.int64)
+    """Bin of each probability, bins equally wide in log-odds over +-_LOGIT_SPAN (a monotone map of p).
+
+    Equal-width bins in p put a polarised map's top quarter (p >= 0.999, easy negatives) in one bin and
+    lose its ranking: the AUC fell 0.022 below the full sort (loess demo, InSAR-PU map). In log-odds the
+    tails get bins of their own; 10 000 bins keep the middle as fine as 1000 bins in p (0.0009 at 0.5).
+    """
+    q = np.clip(p.astype(np.float64), 1e-8, 1 - 1e-8)
+    z = np.log(q) - np.log1p(-q)
+    return np.clip(np.floor((z + _LOGIT_SPAN) * (n_bins / (2 * _LOGIT_SPAN))), 0, n_bins - 1).astype(np.int64)
 
 
 def mask_summary(prone_mask_path: str | Path, *, block: int = DEFAULT_BLOCK) -> dict:

@@ -182,6 +182,25 @@ def test_prediction_rate_matches_a_full_sort(tmp_path):
     assert curve["area_share"][0] == 0 and curve["area_share"][-1] == 1 and curve["event_share"][-1] == 1
 
 
+def test_prediction_rate_keeps_the_order_of_a_polarised_map(tmp_path):
+    """Half the area within 1e-3 of 1 (easy negatives): equal-width bins in p would tie it all in one bin."""
+    rng = np.random.default_rng(11)
+    score = rng.normal(0, 1, GRID.shape)
+    prob = 1 / (1 + np.exp(-12 * score))  # about half the pixels above 0.999 or below 0.001
+    path = _write(tmp_path, "p.tif", prob)
+    prob = prob.astype("float32").astype(np.float64)
+    assert np.mean(prob >= 0.999) > 0.25
+    flat = np.flatnonzero(rng.random(prob.size) < 0.3 * (score.ravel() > 1))  # later events on the top tail
+    rows, cols = flat // 40, flat % 40
+    assert len(flat) > 20 and np.all(prob[rows, cols] >= 0.999)
+    curve = prediction_rate_curve(path, _events(list(zip(rows, cols, strict=True))))
+    *_, auc = _naive_prediction_rate(prob, rows, cols)
+    assert curve["auc"] == pytest.approx(auc, abs=0.002)
+    # equal-width bins in p tie every event with the whole top bin: the AUC they gave is far off
+    top = np.mean(prob >= 0.999)
+    assert auc - (1 - top + top / 2) > 0.05
+
+
 def test_prediction_rate_auc_perfect_and_random(tmp_path):
     rng = np.random.default_rng(3)
     prob = rng.random(GRID.shape)
