@@ -34,7 +34,7 @@ __all__ = ["CALIBRATIONS", "Calibration", "Calibrator", "calibrate_raster", "fit
 
 Calibration = Literal["none", "isotonic", "platt"]
 CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
-_EPS = 1e-6  # scores are clipped to [eps, 1 - eps] before the logit (a forest gives exact 0 and 1)
+_EPS = 1e-9  # scores are clipped to [eps, 1 - eps] before the logit (exact 0 and 1); below float32 resolution (6e-8)
 
 
 @dataclass(frozen=True)
