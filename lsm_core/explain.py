@@ -131,11 +131,14 @@ def shap_values_for_plot(
         raise ModelError(f"SHAP importance needs a binary classifier, got classes {classes}")
     # explained: classes_[1], sklearn's positive class (the landslide label 1 of 0/1 samples)
     kind, scale = _kind(est)
-    if output == "probability" and scale == "log-odds":
-        kind, scale = "kernel", "probability"  # one scale for all: explained on predict_proba (module notes)
+    on_proba = output == "probability" and scale == "log-odds"  # one scale for all (module notes)
+    if on_proba:
+        kind, scale = "kernel", "probability"
     if kind == "kernel":
         data = data.iloc[:agnostic_explain]  # already a random sample of X
-        if agnostic_method == "permutation":
+        # permutation for the boosted and linear models even when the SVM / MLP get the kernel explainer
+        # (thorough preset): its cost per model stays that of their exact explainer
+        if agnostic_method == "permutation" or (on_proba and agnostic_method == "kernel"):
             values, base = _permutation_shap(model, data, bg.iloc[:agnostic_background], agnostic_permutations,
                                              random_state)
             return ShapValues(values, data, base, scale, "permutation")

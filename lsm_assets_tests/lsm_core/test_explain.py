@@ -133,6 +133,13 @@ def test_one_model_explained_two_ways_reports_one_scale(name, fitted, sample):
     np.testing.assert_allclose(own, opaque, atol=0.03)
 
 
+def test_kernel_method_is_for_the_svm_and_mlp_only(fitted, sample):
+    """The thorough preset's kernel explainer goes to the SVM / MLP; boosted models stay on permutation SHAP."""
+    X, _ = sample
+    assert shap_importance(fitted["lightgbm"], X, agnostic_method="kernel", **FAST).attrs["explainer"] == "permutation"
+    assert shap_importance(fitted["mlp"], X, agnostic_method="kernel", **FAST).attrs["explainer"] == "kernel"
+
+
 def test_unknown_output_scale_is_refused(fitted, sample):
     with pytest.raises(ModelError, match="output"):
         shap_values_for_plot(fitted["gbdt"], sample[0], output="log-odds", **FAST)
