@@ -309,8 +309,12 @@ def summarise_folds(fold_rows: pd.DataFrame) -> pd.DataFrame:
 def final_models(table: pd.DataFrame, strategy: str, factors: Sequence[str], categorical: Sequence[str],
                  models: Sequence[str], model_dir: str | Path, *, seed: int = 0,
                  fixed_params: Mapping[str, Mapping[str, Any]] | None = None,
-                 tuning_params: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict]:
+                 tuning_params: Mapping[str, Mapping[str, Any]] | None = None,
+                 grid_max_per_class: int | None = None) -> list[dict]:
     """The saved models of one strategy: tuned on a grouped 60/20/20 split of its whole table (paper b).
+
+    ``grid_max_per_class``: grid points fitted on at most this many rows per class of the 60 % (see
+    ``models.tune_on_validation``).
 
     One row per model: path, features, parameters and ``test_<metric>`` (the test split: positives
     against the strategy's own negatives), with the test labels and probabilities (ROC curves downstream).
@@ -323,7 +327,7 @@ def final_models(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
         start = time.perf_counter()
         tuned = tune_on_validation(name, X, y, groups, categorical=cat, random_state=seed,
                                    fixed_params=(fixed_params or {}).get(name),
-                                   tuning_params=(tuning_params or {}).get(name))
+                                   tuning_params=(tuning_params or {}).get(name), grid_max_per_class=grid_max_per_class)
         path = save_model(tuned.model, Path(model_dir) / f"{strategy}__{name}.joblib",
                           metadata={"strategy": strategy, "model": name, "best_params": tuned.best_params,
                                     "feature_names": list(factors), "categorical": cat})

@@ -65,6 +65,9 @@ class NegativeSamplingConfig(dg.Config):
                            "(fewer than `bags`: these negatives only score the CV; thorough 30).")
     fold_max_pool: int = Field(50_000, description="insar_pu and pu: pool pixels drawn once for the per-fold PU "
                                "classifiers and split by fold region (smaller than max_pool; thorough 300 000).")
+    fold_max_positives: int | None = Field(2000, description="insar_pu and pu, per fold draw: at most this many of "
+                                           "the fold's training positive pixels enter its PU classifier (as "
+                                           "max_positives; null = max_positives, thorough).")
     fold_max_negatives: int = Field(2000, description="insar_pu and pu: at most this many training (and test) "
                                     "negatives per fold draw (trained_models uses at most max_samples_per_class "
                                     "per class).")
@@ -126,7 +129,8 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
             max_per_fold=config.fold_max_negatives,
             threshold_mm_yr=config.deformation_threshold_mm_yr or params["deformation_threshold_mm_yr"],
             features=[b for b in factor_stack.names if b not in config.pu_exclude], n_estimators=config.fold_bags,
-            max_pool=config.fold_max_pool, quantile=config.quantile, max_positives=config.max_positives,
+            max_pool=config.fold_max_pool, quantile=config.quantile,
+            max_positives=config.fold_max_positives if config.fold_max_positives is not None else config.max_positives,
             seed=config.seed)
         sets.append(df)
         fold_diags += [{k: v for k, v in d.items() if k != "positive_ids"} | {"landslides": len(d["positive_ids"])}
@@ -153,10 +157,12 @@ class TrainingConfig(dg.Config):
                                                  "fold (seeded); null = max_samples_per_class (thorough). On the "
                                                  "demo 1000 instead of 2000 moves fold-mean AUCs by 0.004 on "
                                                  "average (0.013 at most) at 0.8x the CV cost.")
-    inner_max_per_class: int | None = Field(500, description="Hyperparameters are tuned inside each fold (nested) "
-                                            "on an 80/20 grouped holdout of at most this many of the fold's "
-                                            "training rows per class; null = all of them (the full nested grid, "
-                                            "thorough).")
+    tuning_max_per_class: int | None = Field(500, description="Grid points are fitted on at most this many rows per "
+                                             "class (seeded): inside each spatial-CV fold (nested tuning: an 80/20 "
+                                             "grouped holdout of the fold's training rows only) and in the saved "
+                                             "models' 60/20/20 search (a subsample of the 60 %; validation, refit "
+                                             "and test splits stay whole); null = every row (the full nested grid, "
+                                             "thorough).")
     without_velocity_models: list[str] = Field(["lightgbm"], description="Models also cross-validated with "
                                                "velocity_mm_yr left out of the factors, so the yardstick is "
                                                "reported both ways (InSAR-PU's pool is defined by the velocity); "
@@ -226,12 +232,13 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
     for strategy in strategies:
         table = _tables(positive_samples, negative_samples, strategy, config.max_samples_per_class, config.seed)
         rows += experiment.final_models(table, strategy, factor_stack.names, cat, config.models, model_dir,
-                                        seed=config.seed, fixed_params=fixed, tuning_params=tuning)
+                                        seed=config.seed, fixed_params=fixed, tuning_params=tuning,
+                                        grid_max_per_class=config.tuning_max_per_class)
     fold_rows = experiment.fold_experiment(pos, neg, folds, strategies, config.models, factor_stack.names, cat,
                                            max_per_class=config.cv_max_samples_per_class or
                                            config.max_samples_per_class, seed=config.seed,
                                            fixed_params=fixed, tuning_params=tuning,
-                                           inner_max_per_class=config.inner_max_per_class,
+                                           inner_max_per_class=config.tuning_max_per_class,
                                            without_velocity=config.without_velocity_models)
     table = experiment.mark_map_choice(pd.DataFrame(rows).merge(experiment.summarise_folds(fold_rows),
                                                                 on=["strategy", "model"], how="left"))

@@ -297,3 +297,18 @@ def test_tuning_params_apply_to_the_grid_search_only():
     thirty = grid_validation_auc("random_forest", X[tr], y[tr], X[va], y[va], fixed_params={"n_estimators": 30})
     np.testing.assert_array_equal(tuned.validation_auc["auc"], [r["auc"] for r in seven])
     assert [r["auc"] for r in seven] != [r["auc"] for r in thirty]
+
+
+def test_a_grid_subsample_changes_the_grid_fits_only(samples, monkeypatch):
+    from lsm_core import models as M
+
+    X, y, _, groups = samples
+    seen = []
+    real = M.grid_validation_auc
+    monkeypatch.setattr(M, "grid_validation_auc", lambda name, Xt, yt, *a, **k: seen.append(np.bincount(yt))
+                        or real(name, Xt, yt, *a, **k))
+    full = M.tune_on_validation("logistic_regression", X, y, groups)
+    sub = M.tune_on_validation("logistic_regression", X, y, groups, grid_max_per_class=20)
+    assert seen[1].tolist() == [20, 20] and seen[0].min() > 20  # the grid saw 20 rows per class of the 60 %
+    for k in ("train", "validation", "test"):  # the splits, hence the refit and test rows, are the same
+        np.testing.assert_array_equal(full.indices[k], sub.indices[k])
