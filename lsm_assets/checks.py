@@ -81,8 +81,9 @@ def sample_balance(context: dg.AssetCheckExecutionContext, paths: LsmPaths) -> d
 
 
 @dg.asset_check(asset="model_comparison", name="spatial_cv_auc_floor", partitions_def=area_period_partitions,
-                description=f"The best model of every negative strategy reaches a spatial-CV AUC of "
-                f"{quality.MIN_SPATIAL_CV_AUC}; below it the map is close to guessing where landslides are.")
+                description=f"The best model of every negative strategy reaches a spatial-CV AUC (against its own "
+                f"negatives) of {quality.MIN_SPATIAL_CV_AUC}; below it the map is close to guessing where landslides "
+                "are.")
 def spatial_cv_auc_floor(context: dg.AssetCheckExecutionContext, paths: LsmPaths) -> dg.AssetCheckResult:
     area, period = _where(context)
     table = pd.read_parquet(paths.output_path("model_comparison", area, period, "parquet"))
