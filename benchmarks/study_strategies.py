@@ -215,6 +215,16 @@ def run_setting(name: str, area: str, scale: float, seed: int, models: list[str]
             "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
 
 
+def run_setting_or_error(name: str, area: str, scale: float, seed: int, models: list[str], max_per_class: int,
+                         base: str) -> dict:
+    """``run_setting``, or the setting with the error that stopped it (the other runs still report)."""
+    try:
+        return run_setting(name, area, scale, seed, models, max_per_class, base)
+    except Exception as exc:  # a study reports every run it could make; the failure is printed with it
+        return {"name": name, "seed": seed, "knobs": SETTINGS[name], "changed": SETTINGS[name], "area": area,
+                "scale": scale, "error": f"{type(exc).__name__}: {exc}"[:2000], "rows": []}
+
+
 COLUMNS = ["strategy", "model", "truth_auc", "prediction_rate_auc", "yardstick_auc", "yardstick_auc_without_velocity",
            "spatial_cv_auc_own_negatives",
            "neg_mean_true_hazard", "neg_share_in_later_failures", "t_star", "TA", "POR", "prone_share", "POR_50"]
@@ -244,13 +254,35 @@ def summary(results: list[dict]) -> list[dict]:
     return out
 
 
+def gains(results: list[dict]) -> list[dict]:
+    """Per setting, differences of mean truth AUC (over models) between strategies, per seed and their mean:
+    ``velocity_pool`` = insar_pu - pu (what the InSAR pool adds), ``pu_learning`` = pu - random (what PU adds)."""
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for name in dict.fromkeys(r["name"] for r in results if "error" not in r):
+        per_seed = []
+        for r in results:
+            if r["name"] == name and "error" not in r:
+                m = pd.DataFrame(r["rows"]).groupby("strategy")["truth_auc"].mean()
+                per_seed.append({"velocity_pool": m.get("insar_pu", np.nan) - m.get("pu", np.nan),
+                                 "pu_learning": m.get("pu", np.nan) - m.get("random", np.nan),
+                                 "insar_pu_vs_random": m.get("insar_pu", np.nan) - m.get("random", np.nan)})
+        df = pd.DataFrame(per_seed)
+        out.append({"setting": name, **{f"{c}": round(float(df[c].mean()), 4) for c in df.columns},
+                    **{f"{c}_per_seed": [round(float(v), 4) for v in df[c]] for c in df.columns}})
+    return out
+
+
 def markdown_summary(rows: list[dict], results: list[dict]) -> str:
     """The study in one table: per setting and strategy, means over models and seeds, and of the best maps."""
     import pandas as pd
 
     picks: dict[str, list[str]] = {}
     for r in results:
-        picks.setdefault(r["name"], []).append(r["selected"])
+        if "error" not in r:
+            picks.setdefault(r["name"], []).append(r["selected"])
     df = pd.DataFrame(rows)
     text = df.drop(columns=["seeds"]).to_markdown(index=False, floatfmt=".3f")
     return (text + "\n\nYardstick's pick across strategies (per seed): "
@@ -290,21 +322,29 @@ def main() -> None:
     jobs = [(s, args.area, args.scale, seed, args.models, args.max_per_class, str(base))
             for s in args.settings for seed in args.seeds]
     if args.workers <= 1:
-        results = [run_setting(*j) for j in jobs]
+        results = [run_setting_or_error(*j) for j in jobs]
     else:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(run_setting, *zip(*jobs, strict=True)))
+            results = list(pool.map(run_setting_or_error, *zip(*jobs, strict=True)))
     for r in results:
-        print(markdown(r))
-    summ = summary(results)
+        print(f"### {r['name']} seed {r['seed']} FAILED: {r['error']}\n" if "error" in r else markdown(r))
+    summ = summary([r for r in results if "error" not in r])
+    gain = gains(results)
     print("### Summary: means over models and seeds; best_*: the best model of each strategy by the yardstick\n")
     print(markdown_summary(summ, results))
+    print("### Truth-AUC differences (means over models; per seed in brackets)\n")
+    import pandas as pd
+
+    print(pd.DataFrame([{"setting": g["setting"], **{k: f"{g[k]:+.3f} {g[k + '_per_seed']}" for k in
+                                                     ("velocity_pool", "pu_learning", "insar_pu_vs_random")}}
+                        for g in gain]).to_markdown(index=False) + "\n")
     print(f"total {time.perf_counter() - t0:.0f} s, data roots under {base}")
     if args.json:
-        print(json.dumps({"settings": results, "summary": summ, "seconds": round(time.perf_counter() - t0, 1)},
+        print(json.dumps({"settings": results, "summary": summ, "gains": gain,
+                          "seconds": round(time.perf_counter() - t0, 1)},
                          default=float))
 
 
