@@ -586,7 +586,8 @@ def subsample_per_class(table: pd.DataFrame, n_per_class: int | None, *, seed: i
     for _, rows in table.groupby("label", sort=True):
         idx = rows.index.to_numpy()
         keep.append(idx if len(idx) <= n_per_class else np.sort(rng.choice(idx, n_per_class, replace=False)))
-    return table.loc[np.sort(np.concatenate(keep))]
+    # an empty table stays empty (e.g. a spatial-CV region that holds no buffer negatives: 500 m from every landslide)
+    return table.loc[np.sort(np.concatenate(keep))] if keep else table
 
 
 def draw_negatives(strategy: NegativeStrategy, stack: RasterFile, known: gpd.GeoDataFrame, positives: pd.DataFrame,

@@ -284,6 +284,8 @@ def test_subsample_per_class_caps_each_label_and_is_seeded():
     assert (s["label"] == 1).sum() == 50 and (s["label"] == 0).sum() == 100
     assert s.equals(subsample_per_class(t, 100, seed=3)) and not s.equals(subsample_per_class(t, 100, seed=4))
     assert subsample_per_class(t, None, seed=0) is t
+    # a fold region without negatives of a strategy (Ecuador's buffer negatives, 500 m from every landslide)
+    assert subsample_per_class(t.iloc[:0], 100, seed=0).empty
 
 
 def test_draw_negatives_refuses_an_unknown_strategy(tmp_path):
