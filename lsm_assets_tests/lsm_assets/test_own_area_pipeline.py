@@ -27,13 +27,14 @@ from lsm_core.terrain import TERRAIN_BANDS
 from .test_add_area import RSAGA
 
 PERIOD = "200001-200012"  # a stand-in monitoring period: the inventory has no dates, the area no InSAR
-# Small config so that the run fits CI in about two minutes: the six models on the random and buffer negatives
-# (insar_pu is asked for, to show it skipped; the velocity-free `pu` ablation is left out), one spatial-CV
-# repeat of 5 folds, SHAP (which only the importance weighting of the threshold needs) for the two tree models.
-STRATEGIES = ["random", "buffer"]
+# Small config so that the run fits CI in about two minutes: random and buffer negatives are drawn (insar_pu is
+# asked for, to show it skipped; the velocity-free `pu` ablation is left out), the six models are trained on the
+# random ones (the book's setting; each strategy costs 6 models x 5 folds of nested tuning), SHAP (which only
+# the importance weighting of the threshold needs) for the two tree models. `lsm materialize` runs the defaults.
+DRAWN, STRATEGIES = ["random", "buffer"], ["random"]
 RUN_CONFIG = {"ops": {
-    "negative_samples": {"config": {"strategies": [*STRATEGIES, "insar_pu"], "seed": 0}},
-    "trained_models": {"config": {"strategies": STRATEGIES, "spatial_cv_repeats": 1, "seed": 0}},
+    "negative_samples": {"config": {"strategies": [*DRAWN, "insar_pu"], "seed": 0}},
+    "trained_models": {"config": {"strategies": STRATEGIES, "seed": 0}},
     "shap_importance": {"config": {"models": ["random_forest", "lightgbm"], "n_explain": 100, "n_bootstrap": 2}},
     "susceptibility_map": {"config": {"scheduler_address": "serial"}},
 }}
@@ -107,9 +108,11 @@ def test_ecuador_runs_through_dagster_from_terrain_to_prone_areas(ecuador):
     assert negatives["n_random"] == negatives["n_buffer"] == positives["pixels"]
 
     models = pd.read_parquet(data / "warehouse" / "trained_models" / "ecuador" / f"{PERIOD}.parquet")
-    assert set(models["strategy"]) == set(STRATEGIES) and len(models) == 6 * len(STRATEGIES)
+    assert list(models["strategy"].unique()) == STRATEGIES and len(models) == 6
     auc = models.set_index(["strategy", "model"])["spatial_cv_auc"]
-    print("\nspatial-CV AUROC on Ecuador through Dagster (book: GLM 0.77)\n" + auc.round(3).to_string())
+    print("\nspatial-CV AUROC on Ecuador through Dagster (own negatives; yardstick: held-out landslides vs the "
+          "area; book: GLM 0.77)\n" + models.set_index(["strategy", "model"])[["spatial_cv_auc", "yardstick_auc"]]
+          .round(3).to_string())
     # the book's GLM reaches 0.77 on the same area with random absences; ours within a few hundredths
     assert auc[("random", "logistic_regression")] == pytest.approx(0.77, abs=0.05)
     assert auc.loc["random"].max() > 0.75
@@ -121,7 +124,8 @@ def test_ecuador_runs_through_dagster_from_terrain_to_prone_areas(ecuador):
 
     evaluation = _meta(instance, "prone_area_evaluation", key)
     assert evaluation["POR"] == evaluation["LOR"] == NO_DATES_STATUS
-    assert 0.5 < evaluation["TA"] <= 1
+    # the prone class holds a larger share of the landslide pixels than of the area: better than chance
+    assert prone["prone_share"] < evaluation["TA"] <= 1
     table = pd.read_parquet(data / "warehouse" / "prone_area_evaluation" / "ecuador" / f"{PERIOD}.parquet")
     assert table["POR"].isna().all() and (table["status"] == NO_DATES_STATUS).all()
     contingency = _meta(instance, "deformation_susceptibility_contingency", key)
