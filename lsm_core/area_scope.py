@@ -11,6 +11,7 @@ computable". These helpers decide that, so the asset bodies only call them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,16 @@ from lsm_core.errors import ConfigError
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterFile, RasterWriter
 
-__all__ = ["ABSENT_TAG", "NO_DATES_STATUS", "OPTIONAL_LAYERS", "VELOCITY_STRATEGIES", "absent_reason",
-           "applicable_strategies", "declared_periods", "inventory_has_dates", "missing_layers", "present_sources",
-           "proximity_bands", "write_absent_layer"]
+__all__ = ["ABSENT_TAG", "ENVIRONMENT_BANDS", "NO_DATES_STATUS", "OPTIONAL_LAYERS", "PLACEHOLDER_BANDS",
+           "VELOCITY_STRATEGIES", "absent_reason", "applicable_strategies", "declared_periods", "environment_bands",
+           "factors_left_out", "inventory_has_dates", "missing_layers", "present_sources", "proximity_bands",
+           "write_absent_layer"]
 
 OPTIONAL_LAYERS = ("lithology", "faults", "rivers", "roads", "buildings", "mining", "rainfall", "ndvi")
 ABSENT_TAG = "absent_reason"
 NO_DATES_STATUS = "not computable: the inventory has no dates"
+ENVIRONMENT_BANDS = ("lithology", "rainfall_mm_yr", "ndvi_mean")  # environment.BANDS, in that order
+PLACEHOLDER_BANDS = ("proximity", "environment")  # band names of absent proximity / environment layers
 # negative strategies that read the InSAR velocity band of the stack (their pool is defined by it)
 VELOCITY_STRATEGIES = {"insar_pu": "velocity_mm_yr"}
 
@@ -45,6 +49,25 @@ def proximity_bands(cfg: AreaConfig) -> tuple[list[str], dict[str, str]]:
 
     bands = [b for b in PROXIMITY_BANDS if SOURCE_LAYER[b] in cfg.layers]
     return bands, {b: f"no {SOURCE_LAYER[b]} layer in area.yaml" for b in PROXIMITY_BANDS if b not in bands}
+
+
+def environment_bands(cfg: AreaConfig, start: dt.date, end: dt.date) -> tuple[list[str], dict[str, str]]:
+    """The environment bands the area's layers allow for the period [start, end], and {band: why left out}."""
+    have = {"lithology": "lithology" in cfg.layers, "rainfall_mm_yr": "rainfall" in cfg.layers,
+            "ndvi_mean": bool(cfg.ndvi_in(start, end))}
+    why = {"lithology": "no lithology layer in area.yaml", "rainfall_mm_yr": "no rainfall layer in area.yaml",
+           "ndvi_mean": "no NDVI scene in area.yaml" if not cfg.ndvi else f"no NDVI scene dated {start}..{end}"}
+    bands = [b for b in ENVIRONMENT_BANDS if have[b]]
+    return bands, {b: why[b] for b in ENVIRONMENT_BANDS if not have[b]}
+
+
+def factors_left_out(cfg: AreaConfig, start: dt.date, end: dt.date, absent: dict[str, str] | None = None
+                     ) -> dict[str, str]:
+    """{factor: why left out} of the proximity and environment factors the area's layers do not allow for the
+    period [start, end], and of the ``absent`` sources' bands (``present_sources``; their placeholder band names
+    "proximity" and "environment" are not factors, the factors they stand for are listed instead)."""
+    out = proximity_bands(cfg)[1] | environment_bands(cfg, start, end)[1]
+    return out | {k: v for k, v in (absent or {}).items() if k not in PLACEHOLDER_BANDS}
 
 
 def inventory_has_dates(cfg: AreaConfig) -> bool:

@@ -12,7 +12,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from lsm_core.area import AreaConfig
-from lsm_core.area_scope import write_absent_layer
+from lsm_core.area_scope import environment_bands, write_absent_layer
 from lsm_core.errors import ConfigError, InputFileError
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterWriter, raster_window_on_grid, read_vector
@@ -56,10 +56,8 @@ def environment_factors(cfg: AreaConfig, start: dt.date, end: dt.date, out_path:
     if cfg.ndvi and not scenes:
         raise ConfigError(f"no NDVI scene dated within {start}..{end} (scenes: {[str(s.date) for s in cfg.ndvi]})",
                           cfg.folder / "area.yaml")
-    have = {"lithology": "lithology" in cfg.layers, "rainfall_mm_yr": "rainfall" in cfg.layers,
-            "ndvi_mean": bool(scenes)}
-    bands = [b for b in BANDS if have[b]]
-    left_out = {b: f"no {b.split('_')[0]} layer in area.yaml" for b in BANDS if not have[b]}
+    bands, left_out = environment_bands(cfg, start, end)
+    have = {b: b in bands for b in BANDS}
     info: dict = {"bands": bands, "left_out": left_out, "ndvi_scenes": [str(s.date) for s in scenes],
                   "lithology_units": []}
     if not bands:
