@@ -144,6 +144,7 @@ def factor_stack(context: dg.AssetExecutionContext, config: FactorStackConfig, p
                  environment_factors: RasterFile, deformation_rate: RasterFile) -> RasterFile:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     out = paths.output_path("factor_stack", area, period, "tif")
+    cfg = paths.area(area)
     sources, left_out = area_scope.present_sources([
         (terrain_factors, terrain_factors.names), (proximity_factors, proximity_factors.names),
         (environment_factors, environment_factors.names), (deformation_rate, ["velocity_mm_yr"])])
@@ -154,8 +155,8 @@ def factor_stack(context: dg.AssetExecutionContext, config: FactorStackConfig, p
         "vif": dg.MetadataValue.md("| factor | VIF |\n|---|---|\n" +
                                    "\n".join(f"| {k} | {v:.2f} |" for k, v in vif.items())),
         "max_vif": round(max(vif.values()), 2), "factors": ", ".join(info["bands"]),
-        "missing_layers": ", ".join(area_scope.missing_layers(paths.area(area))) or "none",
-        "factors_left_out": _left_out_md(left_out)})
+        "missing_layers": ", ".join(area_scope.missing_layers(cfg)) or "none",
+        "factors_left_out": _left_out_md(area_scope.factors_left_out(cfg, *period_bounds(period), left_out))})
     return RasterFile(out)
 
 
