@@ -93,7 +93,9 @@ def test_ecuador_runs_through_dagster_from_terrain_to_prone_areas(ecuador):
     assert stack["factors"] == ", ".join(TERRAIN_BANDS)
     assert stack["missing_layers"] == ", ".join(OPTIONAL_LAYERS)
     assert "| velocity_mm_yr | no InSAR" in stack["factors_left_out"]
-    assert "| environment | no lithology, rainfall or NDVI layer in area.yaml |" in stack["factors_left_out"]
+    for factor in ("lithology", "rainfall_mm_yr", "faults", "valleys", "roads"):
+        assert f"| {factor} | no " in stack["factors_left_out"]
+    assert "| environment |" not in stack["factors_left_out"]  # a placeholder, not a factor
     deformation = _meta(instance, "deformation_rate", key)
     assert deformation["status"] == "no InSAR"
     with rasterio.open(data / "warehouse" / "factor_stack" / "ecuador" / f"{PERIOD}.tif") as src:
@@ -130,3 +132,47 @@ def test_ecuador_runs_through_dagster_from_terrain_to_prone_areas(ecuador):
     assert table["POR"].isna().all() and (table["status"] == NO_DATES_STATUS).all()
     contingency = _meta(instance, "deformation_susceptibility_contingency", key)
     assert contingency["status"] == "not computable" and "no InSAR" in contingency["reason"]
+
+
+@pytest.mark.integration
+def test_partial_layers_enter_the_stack_and_the_others_are_named(tmp_path, monkeypatch):
+    """Faults and rainfall given, a dated inventory, no InSAR: up to factor_stack through Dagster."""
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from .test_add_area import _dem, _points
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    dem = _dem(tmp_path / "dem.tif")
+    rows, cols = np.mgrid[0:40, 0:50]
+    with rasterio.open(dem, "r+") as dst:  # hills, so that no terrain factor is constant (VIF needs variance)
+        dst.write((200 + 30 * np.sin(cols / 6.0) * np.cos(rows / 5.0) + 2.0 * rows).astype("float32"), 1)
+        profile = dst.profile
+    with rasterio.open(tmp_path / "rain.tif", "w", **profile) as dst:
+        dst.write((2000.0 + 4.0 * cols + rows)[None].astype("float32"))
+    gpd.GeoDataFrame(geometry=[LineString([(700000, 9550200), (700500, 9550220)])],
+                     crs="EPSG:32717").to_file(tmp_path / "faults.gpkg")
+    inv = _points(tmp_path / "inv.gpkg", [(700100, 9550100), (700300, 9550250)], event_id=["a", "b"],
+                  event_date=["2020-01-05", "2021-03-20"])
+    data = tmp_path / "data"
+    out = CliRunner().invoke(main, ["--data-root", str(data), "add-area", "mini", "--dem", str(dem), "--inventory",
+                                    str(inv), "--faults", str(tmp_path / "faults.gpkg"), "--rainfall",
+                                    str(tmp_path / "rain.tif")])
+    assert out.exit_code == 0, out.output
+    key = str(area_period_key("mini", "202001-202103"))  # the months the inventory's dates span
+    with dg.instance_for_test() as instance:
+        register(instance, data)
+        assert run_partition(defs, instance, data, "mini").success
+        run = run_partition(defs, instance, data, key, selection=["environment_factors", "deformation_rate",
+                                                                  "factor_stack"])
+        assert run.success, run.error
+        stack = _meta(instance, "factor_stack", key)
+        proximity = _meta(instance, "proximity_factors", "mini")
+    assert stack["factors"] == ", ".join([*TERRAIN_BANDS, "faults", "rainfall_mm_yr"])
+    assert stack["missing_layers"] == "lithology, rivers, roads, buildings, mining, ndvi"
+    assert "| lithology | no lithology layer in area.yaml |" in stack["factors_left_out"]
+    assert "| velocity_mm_yr | no InSAR" in stack["factors_left_out"]
+    assert proximity["factors"] == "faults" and "| roads | no roads layer in area.yaml |" in proximity["factors_left_out"]
+    with rasterio.open(data / "warehouse" / "factor_stack" / "mini" / "202001-202103.tif") as src:
+        rain = src.read(src.count)
+    assert np.nanmin(rain) >= 2000 and np.nanmax(rain) <= 2000 + 4 * 49 + 39
