@@ -6,7 +6,7 @@ import geopandas as gpd
 
 from lsm_assets.partitions import study_area_partitions
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
-from lsm_core import catalog
+from lsm_core import area_scope, catalog
 from lsm_core.area import write_area_mask
 from lsm_core.grid import AreaGrid
 from lsm_core.inventory import read_inventory
@@ -40,7 +40,10 @@ def landslide_inventory(context: dg.AssetExecutionContext, paths: LsmPaths, lsm_
         state = catalog.inventory_state(con, cfg.name)
     if changes.corrected:
         context.log.warning(f"{source}: {changes.summary()}")
-    context.add_output_metadata({"events": len(all_events), "added": len(changes.added),
+    dated = area_scope.inventory_has_dates(cfg)
+    context.add_output_metadata({"event_dates": "from the inventory" if dated else "none in the inventory: every "
+                                 "event carries its period's first day as a stand-in (POR / LOR not computable)",
+                                 "events": len(all_events), "added": len(changes.added),
                                  "corrected": len(changes.corrected), "revisions": state["n_revisions"],
                                  "events_with_corrections": int((all_events["revision"] > 1).sum()),
                                  "first_event": str(state["latest_event_date"] and all_events["event_date"].min()),
