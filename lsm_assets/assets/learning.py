@@ -162,7 +162,10 @@ class TrainingConfig(dg.Config):
                                              "grouped holdout of the fold's training rows only) and in the saved "
                                              "models' 60/20/20 search (a subsample of the 60 %; validation, refit "
                                              "and test splits stay whole); null = every row (the full nested grid, "
-                                             "thorough).")
+                                             "thorough). On the demo (karst, 2019-2020) this default with "
+                                             "cv_max_samples_per_class=1000 moves the fold-mean AUCs (yardstick and "
+                                             "own negatives) by 0.006 on average, 0.014 at most, against the full "
+                                             "nested grid on 2000 rows per class, at 0.46x its CV cost (73 vs 159 CPU s).")
     without_velocity_models: list[str] = Field(["lightgbm"], description="Models also cross-validated with "
                                                "velocity_mm_yr left out of the factors, so the yardstick is "
                                                "reported both ways (InSAR-PU's pool is defined by the velocity); "

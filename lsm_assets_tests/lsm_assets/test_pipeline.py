@@ -111,10 +111,13 @@ def _hazard_at(data, area, df):
 def test_insar_pu_negatives_are_safer_than_random_ones_against_truth(materialized):
     import geopandas as gpd
 
+    from lsm_core.sampling import training_negatives
+
     data, _, reg, _ = materialized
     for area, period in reg.pairs:
         neg = gpd.read_parquet(data / "warehouse" / "negative_samples" / area / f"{period}.parquet")
-        by = {s: _hazard_at(data, area, d) for s, d in neg.groupby("strategy")}
+        # each strategy's own draw (not its spatial-CV fold draws, not the yardstick's area sample)
+        by = {s: _hazard_at(data, area, d) for s, d in training_negatives(neg).groupby("strategy")}
         assert set(by) == {"random", "buffer", "insar_pu", "pu"}
         assert by["insar_pu"] < 0.75 * by["random"], (area, period, by)
 
@@ -129,7 +132,13 @@ def test_models_maps_thresholds_and_evaluation(materialized):
     wh = data / "warehouse"
     comp = pd.read_parquet(wh / "model_comparison" / area / f"{period}.parquet")
     assert len(comp) == 4 * len(FAST_MODELS) and comp["spatial_cv_auc"].between(0.5, 1).all()
-    assert comp["prediction_rate_auc"].notna().all()
+    assert comp["prediction_rate_auc"].notna().all() and comp["yardstick_auc"].between(0.5, 1).all()
+    # the map's model is the best yardstick AUC of any strategy, recorded with the runner-up
+    chosen = comp[comp["map_choice"] == "selected"]
+    assert len(chosen) == 1 and (comp["map_choice"] == "runner_up").sum() == 1
+    assert chosen["yardstick_auc"].iloc[0] == comp["yardstick_auc"].max()
+    tags = RasterFile(wh / "susceptibility_map" / area / f"{period}.tif").tags
+    assert (tags["strategy"], tags["model_name"]) == (chosen["strategy"].iloc[0], chosen["model"].iloc[0])
     prob = RasterFile(wh / "susceptibility_map" / area / f"{period}.tif").read()[0]
     ok = np.isfinite(prob)
     assert ok.mean() > 0.5 and prob[ok].min() >= 0 and prob[ok].max() <= 1
