@@ -18,6 +18,7 @@ from shapely.geometry import Point, box
 
 from lsm_assets.cli import main
 from lsm_core.area import load_area
+from lsm_core.terrain import TERRAIN_BANDS
 
 RSAGA = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "ecuador_rsaga"
 CRS_UTM = "EPSG:32717"
@@ -159,7 +160,7 @@ def test_ecuador_rsaga_dem_only_run_from_terrain_to_prone_areas(home):
     assert lr == pytest.approx(0.77, abs=0.04)  # the book's GLM on the same area (its own terrain attributes, 350 points)
     assert "POR / LOR: not computable: the inventory has no dates" in text
     with rasterio.open(out_dir / "terrain_factors.tif") as src:
-        assert src.count == 6 and src.crs.to_string() == CRS_UTM and (src.width, src.height) == (383, 415)
+        assert src.count == len(TERRAIN_BANDS) and src.crs.to_string() == CRS_UTM and (src.width, src.height) == (383, 415)
     with rasterio.open(out_dir / "susceptibility.tif") as src:
         p = src.read(1)
         assert np.nanmin(p) >= 0 and np.nanmax(p) <= 1 and np.isfinite(p).sum() > 90_000
