@@ -83,6 +83,8 @@ def test_add_area_writes_an_incomplete_area_with_its_period(ecuador):
     cfg = load_area(data / "study_areas" / "ecuador")
     assert missing_layers(cfg) == OPTIONAL_LAYERS and cfg.parameters["inventory_has_dates"] is False
     assert ("ecuador", PERIOD) in reg.pairs
+    inventory = _meta(ecuador[1], "landslide_inventory", "ecuador")
+    assert inventory["events"] == 175 and inventory["event_dates"].startswith("none in the inventory")
 
 
 @pytest.mark.slow
