@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -31,7 +31,7 @@ from lsm_core.area import KEY_RE
 from lsm_core.errors import ConfigError
 from lsm_core.models import MODEL_NAMES
 from lsm_core.sample_table import SampleTable, load_sample_table, parse_split_date
-from lsm_core.table_mode import TableEvaluation, evaluate_table
+from lsm_core.table_mode import CVScheme, TableEvaluation, evaluate_table
 
 __all__ = ["TableSpec", "discover_tables", "evaluate_registered", "load_spec", "load_tables", "register_table",
            "result_rows", "spec_path"]
@@ -128,11 +128,14 @@ def evaluate_registered(spec: TableSpec, *, models: Sequence[str] = MODEL_NAMES,
                         inner_splits: int = 3, schemes: Sequence[str] = ("random", "spatial"),
                         deformation_threshold_mm_yr: float = 5.0, random_state: int = 0) -> TableEvaluation:
     """``table_mode.evaluate_table`` on a registered table (the same code as ``lsm evaluate-table``)."""
+    unknown = sorted(set(schemes) - {"random", "spatial"})
+    if unknown:
+        raise ConfigError(f"unknown CV schemes {unknown}; use random, spatial")
     main, other = load_tables(spec)
     split: dt.date | None = parse_split_date(spec.split) if spec.split else None
     return evaluate_table(main, models=models, n_repeats=n_repeats, inner_splits=inner_splits, external=other,
                           split=split, deformation_threshold_mm_yr=deformation_threshold_mm_yr,
-                          schemes=schemes, random_state=random_state)  # type: ignore[arg-type]
+                          schemes=[cast(CVScheme, s) for s in schemes], random_state=random_state)
 
 
 def result_rows(result: TableEvaluation) -> list[dict[str, Any]]:

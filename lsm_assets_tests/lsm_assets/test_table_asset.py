@@ -71,3 +71,23 @@ def test_a_registered_table_is_evaluated_by_the_asset_like_the_cli(home):
                "--models", "logistic_regression", "--repeats", "1", "--cv", "spatial", "--json")
     assert cli.exit_code == 0, cli.output
     assert json.loads(cli.output)["models"]["logistic_regression"]["spatial_cv_auc"] == pytest.approx(lr)
+
+
+def test_table_specs_name_their_file_when_wrong(tmp_path):
+    from lsm_core.errors import ConfigError
+    from lsm_core.table_registry import TableSpec, evaluate_registered, load_spec, register_table
+
+    with pytest.raises(ConfigError, match=r"tables/nope\.yaml.*no table 'nope' registered"):
+        load_spec(tmp_path, "nope")
+    spec = TableSpec(name="lsl", table=str(LSL), label="lslpts", coords=("x", "y"))
+    register_table(tmp_path, spec)
+    assert load_spec(tmp_path, "lsl").table == str(LSL.resolve())
+    with pytest.raises(ConfigError, match="registered already"):
+        register_table(tmp_path, spec)
+    with pytest.raises(ConfigError, match=r"must use only \[a-z0-9_-\]"):
+        register_table(tmp_path, TableSpec(name="My Table", table=str(LSL), label="lslpts", coords=("x", "y")))
+    (tmp_path / "tables" / "bad.yaml").write_text("table: x.csv\nlabel: y\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: a table spec needs table, label and coords"):
+        load_spec(tmp_path, "bad")
+    with pytest.raises(ConfigError, match=r"unknown CV schemes \['temporal'\]"):
+        evaluate_registered(spec, schemes=["temporal"])
