@@ -153,19 +153,18 @@ class TrainingConfig(dg.Config):
     spatial_cv_folds: int = Field(5, description="k of the common spatial folds (k-means on the landslides' "
                                   "locations, every pixel in the fold of its nearest centre), the same for every "
                                   "strategy; must equal negative_samples' cv_folds.")
-    cv_max_samples_per_class: int | None = Field(1000, description="Training rows per class of each spatial-CV "
-                                                 "fold (seeded); null = max_samples_per_class (thorough). On the "
-                                                 "demo 1000 instead of 2000 moves fold-mean AUCs by 0.004 on "
-                                                 "average (0.013 at most) at 0.8x the CV cost.")
-    tuning_max_per_class: int | None = Field(500, description="Grid points are fitted on at most this many rows per "
+    cv_max_samples_per_class: int | None = Field(500, description="Training rows per class of each spatial-CV fold "
+                                                 "(seeded); null = max_samples_per_class (thorough).")
+    tuning_max_per_class: int | None = Field(250, description="Grid points are fitted on at most this many rows per "
                                              "class (seeded): inside each spatial-CV fold (nested tuning: an 80/20 "
                                              "grouped holdout of the fold's training rows only) and in the saved "
                                              "models' 60/20/20 search (a subsample of the 60 %; validation, refit "
                                              "and test splits stay whole); null = every row (the full nested grid, "
-                                             "thorough). On the demo (karst, 2019-2020) this default with "
-                                             "cv_max_samples_per_class=1000 moves the fold-mean AUCs (yardstick and "
-                                             "own negatives) by 0.006 on average, 0.014 at most, against the full "
-                                             "nested grid on 2000 rows per class, at 0.46x its CV cost (73 vs 159 CPU s).")
+                                             "thorough). On the demo (karst, 2019-2020) these two defaults move the "
+                                             "fold-mean AUCs (yardstick and own negatives) by 0.006 on average, 0.017 "
+                                             "at most, against the full nested grid on 2000 rows per class, at 0.3x "
+                                             "its CV cost (49 vs 159 CPU s), and the saved models' test AUC by 0.002 "
+                                             "on average, 0.011 at most.")
     without_velocity_models: list[str] = Field(["lightgbm"], description="Models also cross-validated with "
                                                "velocity_mm_yr left out of the factors, so the yardstick is "
                                                "reported both ways (InSAR-PU's pool is defined by the velocity); "
