@@ -97,18 +97,25 @@ def test_a_pu_strategy_without_fold_draws_is_refused():
             ).tolist() == [int((region != f).sum()) for f in range(4)]
 
 
-def test_nested_fit_tunes_on_the_rows_it_is_given():
+def test_tuning_inside_a_fold_never_sees_its_held_out_rows():
     pos, neg = _world()
-    table = pd.concat([pos, neg[neg["strategy"] == "random"]], ignore_index=True)
-    y = table["label"].to_numpy()
-    groups = table["landslide_id"].where(table["label"] == 1)
-    model, best = experiment.nested_fit("logistic_regression", table[["f1", "f2"]], y, groups, seed=0,
-                                        inner_max_per_class=None)
-    assert best["C"] in (0.01, 0.1, 1.0, 10.0, np.inf) and model.predict_proba(table[["f1", "f2"]]).shape == (len(y), 2)
-    # shuffling the labels of rows the call is not given cannot matter: the same rows give the same choice
-    again, best2 = experiment.nested_fit("logistic_regression", table[["f1", "f2"]], y, groups, seed=0,
-                                         inner_max_per_class=None)
-    assert best == best2
+    folds = common_folds(pos, 4, seed=0)
+    args = (folds, ["random"], ["lightgbm"], ["f1", "f2", "velocity_mm_yr"], [])
+    rows = experiment.fold_experiment(pos, neg, *args, seed=0)
+    # garble fold 0's held-out landslides and the random negatives and area pixels inside region 0
+    held = folds.positive_folds(pos) == 0
+    inside = folds.region(neg["x"], neg["y"]) == 0
+    rng = np.random.default_rng(5)
+    pos2, neg2 = pos.copy(), neg.copy()
+    pos2.loc[held, "f1"] = rng.normal(-3, 1, int(held.sum()))
+    neg2.loc[inside, "f2"] = rng.normal(4, 1, int(inside.sum()))
+    again = experiment.fold_experiment(pos2, neg2, *args, seed=0)
+    f0, g0 = rows[rows["fold"] == 0].iloc[0], again[again["fold"] == 0].iloc[0]
+    # the same parameters were chosen and the same model trained; only its scores on the held-out rows moved
+    assert f0["best_params"] == g0["best_params"] and f0["n_train"] == g0["n_train"]
+    assert g0["yardstick_auc"] < f0["yardstick_auc"] - 0.2
+    # the other folds train on those rows, so their tuning data did change
+    assert not rows.loc[rows["fold"] > 0, "auc"].equals(again.loc[again["fold"] > 0, "auc"])
 
 
 def test_auto_picks_the_best_yardstick_of_any_strategy_and_marks_the_runner_up():
