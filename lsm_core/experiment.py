@@ -148,7 +148,7 @@ def prediction_rate_auc(later_scores: np.ndarray, area_scores: np.ndarray) -> fl
     later-event pixel outranks a random pixel of the area (ties half): the AUC of events vs area.
     """
     later, area = np.asarray(later_scores, float), np.asarray(area_scores, float)
-    if later.size == 0:
+    if later.size == 0 or area.size == 0:  # e.g. a spatial-CV region without an area-sample pixel
         return float("nan")
     return float(roc_auc_score(np.r_[np.ones(later.size), np.zeros(area.size)], np.r_[later, area]))
 

@@ -27,6 +27,7 @@ def test_prediction_rate_auc_is_one_for_a_perfect_map_and_half_for_noise():
     assert prediction_rate_auc(np.ones(50), area) == pytest.approx(1.0)
     assert prediction_rate_auc(rng.uniform(size=5000), area) == pytest.approx(0.5, abs=0.02)
     assert np.isnan(prediction_rate_auc(np.array([]), area))
+    assert np.isnan(prediction_rate_auc(np.ones(5), np.array([])))
 
 
 def test_training_table_caps_each_class_and_names_missing_strategies():
