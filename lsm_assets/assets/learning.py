@@ -246,6 +246,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
                                                                 on=["strategy", "model"], how="left"))
     # relative to the data root, so that a warehouse can be moved or shared
     table["model_path"] = [str(Path(p).relative_to(paths.root)) for p in table["model_path"]]
+    # how each strategy's table was drawn travels with the rows: shap_importance rebuilds exactly that table
+    table["max_samples_per_class"], table["subsample_seed"] = config.max_samples_per_class, config.seed
     write_table(model_dir / "spatial_cv_folds.parquet", fold_rows)
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "trained_models", table.drop(columns=PREDICTION_COLUMNS), area, period)
@@ -300,26 +302,18 @@ def model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig
     return table
 
 
-def _training_subsample(context: dg.AssetExecutionContext) -> tuple[int, int]:
-    """(max_samples_per_class, seed) trained_models drew its tables with: this run's config, else the defaults."""
-    given = ((context.run.run_config or {}).get("ops", {}).get("trained_models", {}).get("config", {})
-             if context.run is not None else {})
-    return (int(given.get("max_samples_per_class", TrainingConfig.model_fields["max_samples_per_class"].default)),
-            int(given.get("seed", TrainingConfig.model_fields["seed"].default)))
-
-
 def _training_table_of(positive_samples: gpd.GeoDataFrame, negative_samples: gpd.GeoDataFrame, strategy: str,
                        n_train_rows: int, max_per_class: int, seed: int) -> pd.DataFrame:
     """The table a strategy's models were trained on, rebuilt with trained_models' per-class cap and seed.
 
     The cap applies per class, so with a ratio other than 1:1 the table is not n_train_rows / 2 per class;
-    a rebuilt table of another size than the one recorded means the training config differed: fail.
+    a rebuilt table of another size than the one recorded means the samples changed since: fail.
     """
     table = _tables(positive_samples, negative_samples, strategy, max_per_class, seed)
     if len(table) != n_train_rows:
         raise dg.Failure(f"{strategy}: the models were trained on {n_train_rows} rows but max_samples_per_class="
-                         f"{max_per_class} gives {len(table)}: materialize shap_importance in the same run as "
-                         "trained_models (with its config)")
+                         f"{max_per_class} gives {len(table)}: the samples changed since trained_models ran; "
+                         "materialize trained_models again")
     return table
 
 
@@ -332,10 +326,10 @@ def shap_importance(context: dg.AssetExecutionContext, config: ShapConfig, paths
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     best = experiment.select_model(trained_models)
     rows, stability, plots = [], {}, {}
-    max_per_class, training_seed = _training_subsample(context)
     for strategy, group in trained_models.groupby("strategy", sort=True):
-        table = _training_table_of(positive_samples, negative_samples, str(strategy),
-                                   int(group["n_train_rows"].iloc[0]), max_per_class, training_seed)
+        first = group.iloc[0]
+        table = _training_table_of(positive_samples, negative_samples, str(strategy), int(first["n_train_rows"]),
+                                   int(first["max_samples_per_class"]), int(first["subsample_seed"]))
         plot = paths.output_path("shap_importance", area, period, "png").with_name(
             f"{period}__{strategy}__{best['model']}.png")
         if best["model"] in config.models:  # the plot is drawn only for an explained model

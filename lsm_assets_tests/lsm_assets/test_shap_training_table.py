@@ -1,14 +1,12 @@
 """shap_importance explains the very table the models were trained on (issue 12), whatever the class ratio."""
 
-from types import SimpleNamespace
-
 import dagster as dg
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 
-from lsm_assets.assets.learning import TrainingConfig, _tables, _training_subsample, _training_table_of
+from lsm_assets.assets.learning import _tables, _training_table_of
 
 
 def _samples(n_pos: int, n_neg: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -42,10 +40,6 @@ def test_a_different_training_cap_fails_instead_of_explaining_another_table():
         _training_table_of(pos, neg, "random", 700, 350, 0)
 
 
-def test_the_cap_and_seed_come_from_this_runs_training_config():
-    ctx = SimpleNamespace(run=SimpleNamespace(run_config={"ops": {"trained_models": {"config": {
-        "max_samples_per_class": 123, "seed": 7}}}}))
-    assert _training_subsample(ctx) == (123, 7)  # type: ignore[arg-type]
-    defaults = TrainingConfig()
-    empty = SimpleNamespace(run=SimpleNamespace(run_config={}))
-    assert _training_subsample(empty) == (defaults.max_samples_per_class, defaults.seed)  # type: ignore[arg-type]
+# The cap and seed travel in trained_models' rows (max_samples_per_class, subsample_seed), so a later run of
+# shap_importance alone rebuilds the same table: test_pipeline.py::test_a_moved_data_root_still_loads runs it
+# without trained_models' config.
