@@ -28,8 +28,8 @@ TABLE = {"partitions_def": area_period_partitions, "io_manager_key": "table_io_m
 
 
 class SusceptibilityConfig(dg.Config):
-    model: str = Field("auto", description="'auto' = the insar_pu model with the best spatial-CV AUC, or "
-                       "'<strategy>/<model>', e.g. 'random/gbdt'.")
+    model: str = Field("auto", description="'auto' = the model of any strategy with the best yardstick "
+                       "AUC (held-out landslides vs the area), or '<strategy>/<model>', e.g. 'random/gbdt'.")
     scheduler_address: str | None = Field(None, description="Address of an existing dask.distributed scheduler "
                                           "(national areas on many machines); None starts a local cluster; "
                                           "'serial' runs in-process.")
