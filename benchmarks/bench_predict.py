@@ -108,8 +108,8 @@ def child(mode: str, stack: str, model_path: str, out: str, block: int) -> None:
         client.run(_warm)
         startup = time.perf_counter() - start
         info = predict_map(model, stack, out, block=block, scheduler_address=cluster.scheduler_address)
-    print(json.dumps({"seconds": info["seconds"], "startup_s": startup, "cold_s": time.perf_counter() - start,
-                      "valid_pixels": info["valid_pixels"], "peak_in_flight": info["peak_in_flight"]}))
+    print(json.dumps({"seconds": info.seconds, "startup_s": startup, "cold_s": time.perf_counter() - start,
+                      "valid_pixels": info.valid_pixels, "peak_in_flight": info.peak_in_flight}))
 
 
 def run_measured(mode: str, stack: Path, model_path: Path, out: Path, block: int) -> dict:

@@ -234,7 +234,7 @@ def _dem_only(check, out_dir: Path, inventory_label: str | None, models, repeats
     for k in r.ta:
         click.echo(f"  {k:20s} TA={r.ta[k]:.3f} prone share={r.prone_share[k]:.3f}")
     s = r.prone_summary
-    click.echo(f"prone areas at t*: {s['n_polygons']} polygons, {s['prone_share']:.3f} of the valid area after "
+    click.echo(f"prone areas at t*: {s.n_polygons} polygons, {s.prone_share:.3f} of the valid area after "
                f"filtering; POR / LOR: {r.por_lor_status}")
     click.echo(f"wrote {r.terrain}, {r.probability}, {r.prone_raster}, {r.prone_gpkg}")
 

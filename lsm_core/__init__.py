@@ -41,12 +41,13 @@ _LAZY: dict[str, str] = {
     "insar_pu_negatives": "sampling", "NegativeStrategy": "sampling", "NEGATIVE_STRATEGIES": "sampling",
     "BaggingPUClassifier": "pu", "select_reliable_negatives": "pu",
     "SpatialKFold": "spatial_cv", "RepeatedSpatialKFold": "spatial_cv",
-    "build_factor_stack": "stack",
+    "build_factor_stack": "stack", "FactorStackResult": "stack",
     "make_model": "models",
-    "predict_map": "predict", "predict_in_memory": "predict",
+    "predict_map": "predict", "predict_in_memory": "predict", "PredictMapResult": "predict",
     "js_threshold_curve": "threshold", "JSHistogramAccumulator": "threshold", "weights_from": "threshold",
     "WeightScheme": "threshold",
-    "prone_areas": "prone", "natural_breaks": "prone", "classify": "prone", "open_close": "prone",
+    "prone_areas": "prone", "ProneAreasResult": "prone", "natural_breaks": "prone", "classify": "prone",
+    "open_close": "prone",
     "training_accuracy": "evaluation", "prone_occurrence": "evaluation", "prediction_rate_curve": "evaluation",
     "deformation_susceptibility_contingency": "contingency",
     "generate_demo": "synthetic", "generate_area": "synthetic", "toy_area": "synthetic",
@@ -54,8 +55,10 @@ _LAZY: dict[str, str] = {
 
 # the literal list (not built from _LAZY) lets linters and type checkers read it
 __all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError", "InventoryError", "LsmError",
-           "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "JSHistogramAccumulator",
-           "NEGATIVE_STRATEGIES", "NegativeStrategy", "RepeatedSpatialKFold", "SpatialKFold", "WeightScheme",
+           "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "FactorStackResult",
+           "JSHistogramAccumulator",
+           "NEGATIVE_STRATEGIES", "NegativeStrategy", "PredictMapResult", "ProneAreasResult", "RepeatedSpatialKFold",
+           "SpatialKFold", "WeightScheme",
            "aspect_deg", "buffer_negatives", "build_factor_stack", "classify", "decimal_years", "deformation_rate",
            "deformation_susceptibility_contingency", "distance_decay", "fit_velocity", "flow_accumulation",
            "generate_area", "generate_demo", "insar_pu_negatives", "js_threshold_curve", "los_to_downslope",
@@ -85,8 +88,8 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from lsm_core.grid import AreaGrid
     from lsm_core.hydrology import flow_accumulation, route_d8
     from lsm_core.models import make_model
-    from lsm_core.predict import predict_in_memory, predict_map
-    from lsm_core.prone import classify, natural_breaks, open_close, prone_areas
+    from lsm_core.predict import PredictMapResult, predict_in_memory, predict_map
+    from lsm_core.prone import ProneAreasResult, classify, natural_breaks, open_close, prone_areas
     from lsm_core.proximity import distance_decay, proximity_factor, slope_units, watersheds
     from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
     from lsm_core.sampling import (
@@ -98,7 +101,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         random_negatives,
     )
     from lsm_core.spatial_cv import RepeatedSpatialKFold, SpatialKFold
-    from lsm_core.stack import build_factor_stack
+    from lsm_core.stack import FactorStackResult, build_factor_stack
     from lsm_core.synthetic import generate_area, generate_demo, toy_area
     from lsm_core.terrain import aspect_deg, slope_deg, terrain_factors
     from lsm_core.threshold import JSHistogramAccumulator, WeightScheme, js_threshold_curve, weights_from

@@ -29,7 +29,7 @@ from lsm_core.errors import SamplingError
 from lsm_core.io import read_raster, write_raster
 from lsm_core.models import MODEL_NAMES
 from lsm_core.own_area import AreaFilesCheck, _read_inventory
-from lsm_core.prone import natural_breaks, prone_areas
+from lsm_core.prone import ProneAreasResult, natural_breaks, prone_areas
 from lsm_core.sample_table import SampleTable
 from lsm_core.table_mode import TableEvaluation, evaluate_table, tuned_fit
 from lsm_core.terrain import TERRAIN_BANDS, terrain_factors
@@ -53,7 +53,7 @@ class DemOnlyResult:
     t_star_pct: float
     ta: dict[str, float]  # threshold name -> share of positive pixels in the prone class (before filtering)
     prone_share: dict[str, float]  # threshold name -> share of valid pixels at or above the threshold
-    prone_summary: dict  # prone.prone_areas summary at t* (after opening/closing and small-cluster removal)
+    prone_summary: ProneAreasResult  # prone.prone_areas summary at t* (after opening/closing and small-cluster removal)
     por_lor_status: str = NO_DATES_STATUS
 
 

@@ -17,7 +17,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,8 @@ from rasterio.windows import Window
 from lsm_core.errors import ConfigError, InputFileError, LsmError, ModelError
 from lsm_core.io import RasterFile, RasterWriter, gdal_cache_max, read_raster, write_raster
 
-__all__ = ["BAND", "SERIAL", "WRITER_CACHE_BYTES", "WriteFn", "local_cluster", "predict_in_memory", "predict_map"]
+__all__ = ["BAND", "SERIAL", "WRITER_CACHE_BYTES", "PredictMapResult", "WriteFn", "local_cluster", "predict_in_memory",
+           "predict_map"]
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -41,6 +42,29 @@ BAND = "susceptibility"
 # GDAL's block cache (default 5 % of RAM) fills while RasterWriter copies the scratch file into
 # the COG with overviews, so the writer's memory would grow with the raster: cap it (bytes)
 WRITER_CACHE_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class PredictMapResult:
+    """What ``predict_map`` wrote: the COG, its pixel counts, the probability summary (0..1) and the run's figures."""
+
+    path: str  # the susceptibility COG
+    band: str  # its one band's name (``BAND``)
+    features: tuple[str, ...]  # the stack bands fed to the model, in the model's column order
+    pixels: int  # all pixels of the grid
+    valid_pixels: int  # pixels with a probability
+    mean_probability: float | None  # None without valid pixels
+    min_probability: float | None
+    max_probability: float | None
+    windows: int  # windows mapped
+    block: int  # window size, pixels
+    scheduler: str  # "serial", "local" (a LocalCluster for the call) or a scheduler address
+    peak_in_flight: int  # most windows pending at once
+    seconds: float  # wall time of the call
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -128,7 +152,7 @@ def predict_in_memory(model: Any, stack_path: str | Path, out_path: str | Path |
 def predict_map(model: Any, stack_path: str | Path, out_path: str | Path, *,
                 feature_names: Sequence[str] | None = None, block: int = 512,
                 scheduler_address: str | None = None, n_workers: int | None = None,
-                max_in_flight: int | None = None, tags: Mapping[str, str] | None = None) -> dict:
+                max_in_flight: int | None = None, tags: Mapping[str, str] | None = None) -> PredictMapResult:
     """Write the susceptibility COG (band ``susceptibility``, float32 0..1, NaN nodata) window by window.
 
     ``tags``: extra GeoTIFF metadata (e.g. which strategy and model drew the map), kept with the raster
@@ -136,8 +160,8 @@ def predict_map(model: Any, stack_path: str | Path, out_path: str | Path, *,
 
     ``scheduler_address``: None = a LocalCluster for this call (``n_workers`` processes, 1 thread
     each), ``"serial"`` = in process, else the address of a running Dask scheduler. At most
-    ``max_in_flight`` windows (default 2 per worker thread) are pending at any time. Returns
-    pixel counts, probability summary, windows, scheduler and the observed peak in flight.
+    ``max_in_flight`` windows (default 2 per worker thread) are pending at any time. Returns a
+    ``PredictMapResult``: pixel counts, probability summary, windows, scheduler and the observed peak in flight.
     """
     start = time.perf_counter()
     stack, out_path = RasterFile(stack_path), Path(out_path)
@@ -169,11 +193,11 @@ def predict_map(model: Any, stack_path: str | Path, out_path: str | Path, *,
             peak = _run_dask(model, plan, windows, lambda p, w: write(writer, p, w), scheduler_address,
                              n_workers, max_in_flight)
     n = stats["valid_pixels"]
-    return {"path": str(out_path), "band": BAND, "features": plan.features, "pixels": grid.n_pixels,
-            "valid_pixels": n, "mean_probability": stats["sum"] / n if n else None,
-            "min_probability": stats["min"] if n else None, "max_probability": stats["max"] if n else None,
-            "windows": len(windows), "block": block, "scheduler": scheduler_address or "local",
-            "peak_in_flight": peak, "seconds": round(time.perf_counter() - start, 3)}
+    return PredictMapResult(path=str(out_path), band=BAND, features=tuple(plan.features), pixels=grid.n_pixels,
+                            valid_pixels=int(n), mean_probability=stats["sum"] / n if n else None,
+                            min_probability=stats["min"] if n else None, max_probability=stats["max"] if n else None,
+                            windows=len(windows), block=block, scheduler=scheduler_address or "local",
+                            peak_in_flight=peak, seconds=round(time.perf_counter() - start, 3))
 
 
 def local_cluster(n_workers: int | None = None) -> LocalCluster:

@@ -24,7 +24,9 @@ Conventions:
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -42,13 +44,34 @@ from lsm_core.errors import ConfigError, GridMismatchError, LsmError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid, Block
 from lsm_core.io import RasterWriter, band_names, grid_of, read_raster, write_vector
 
-__all__ = ["DEFAULT_MIN_AREA_M2", "MASK_NODATA", "VELOCITY_BAND", "check_grids", "classify", "disk",
+__all__ = ["DEFAULT_MIN_AREA_M2", "MASK_NODATA", "VELOCITY_BAND", "ProneAreasResult", "check_grids", "classify", "disk",
            "natural_breaks", "open_close", "prone_areas", "raster_natural_breaks", "sample_valid", "velocity_band"]
 
 DEFAULT_MIN_AREA_M2 = 2500.0  # 25 pixels at 10 m: smaller specks are noise at the scale of a slope
 MASK_NODATA = 255
 VELOCITY_BAND = "velocity_mm_yr"
 _FOUR = ndimage.generate_binary_structure(2, 1)
+
+
+@dataclass(frozen=True)
+class ProneAreasResult:
+    """What ``prone_areas`` wrote and counted: output paths, threshold (0..1), pixel counts, areas (m2), shares (0..1)."""
+
+    raster: str  # the 0/1 uint8 COG (255 = nodata)
+    gpkg: str  # the polygons (layer ``prone_areas``)
+    threshold: float  # probability 0..1
+    n_polygons: int  # kept 4-connected clusters
+    prone_pixels: int  # after opening, closing and the area filter
+    valid_pixels: int  # pixels with a probability
+    prone_area_m2: float
+    prone_share: float  # prone / valid pixels, 0..1 (NaN without valid pixels)
+    raw_share: float  # share at or above the threshold before morphology and the area filter, 0..1
+    n_removed_clusters: int  # clusters under ``min_area_m2``
+    removed_area_m2: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
 
 
 def disk(radius_px: int) -> np.ndarray:
@@ -163,19 +186,19 @@ def _label_pass(blocks, grid: AreaGrid) -> tuple[list[int], np.ndarray, np.ndarr
 def prone_areas(probability_path: str | Path, threshold: float, out_raster: str | Path, out_gpkg: str | Path, *,
                 opening_radius_px: int = 1, closing_radius_px: int = 1, min_area_m2: float = DEFAULT_MIN_AREA_M2,
                 velocity_path: str | Path | None = None, expected_grid: AreaGrid | None = None,
-                block: int = DEFAULT_BLOCK) -> dict:
+                block: int = DEFAULT_BLOCK) -> ProneAreasResult:
     """Prone-area 0/1 uint8 COG (255 = nodata) and polygons (GeoPackage) for probability >= ``threshold`` (0..1).
 
     Steps: threshold, opening, closing, removal of 4-connected clusters under ``min_area_m2`` (m2),
     polygons with ``prone_id``, ``n_pixels``, ``area_m2``, ``mean_probability`` and
     ``mean_abs_velocity_mm_yr`` (NaN without a velocity raster or valid velocity). Both outputs are
     written atomically. A raster off ``expected_grid`` (or off the probability grid) raises
-    GridMismatchError naming the file. Returns a summary (pixel counts, shares of the valid area).
+    GridMismatchError naming the file. Returns a ``ProneAreasResult`` (pixel counts, shares of the valid area).
 
     >>> from lsm_core.synthetic import toy_area
     >>> toy = toy_area()
     >>> s = prone_areas(toy.probability.path, 0.5, toy.folder / "prone.tif", toy.folder / "prone.gpkg")
-    >>> s["n_polygons"], s["prone_pixels"], s["prone_area_m2"], round(s["prone_share"], 3)
+    >>> s.n_polygons, s.prone_pixels, s.prone_area_m2, round(s.prone_share, 3)
     (4, 218, 21800.0, 0.136)
     """
     _validate(threshold, opening_radius_px, closing_radius_px, min_area_m2)
@@ -231,11 +254,12 @@ def prone_areas(probability_path: str | Path, threshold: float, out_raster: str 
     write_vector(out_gpkg, gdf, layer="prone_areas")
     n_prone = int(n_px.sum())
     share = n_prone / n_valid if n_valid else float("nan")
-    return {"raster": str(out_raster), "gpkg": str(out_gpkg), "threshold": float(threshold),
-            "n_polygons": n_kept, "prone_pixels": n_prone, "valid_pixels": n_valid,
-            "prone_area_m2": n_prone * pixel_m2, "prone_share": share,
-            "raw_share": n_raw / n_valid if n_valid else float("nan"),
-            "n_removed_clusters": n_clusters - n_kept, "removed_area_m2": float((size.sum() - n_prone) * pixel_m2)}
+    return ProneAreasResult(raster=str(out_raster), gpkg=str(out_gpkg), threshold=float(threshold),
+                            n_polygons=int(n_kept), prone_pixels=n_prone, valid_pixels=int(n_valid),
+                            prone_area_m2=float(n_prone * pixel_m2), prone_share=share,
+                            raw_share=n_raw / n_valid if n_valid else float("nan"),
+                            n_removed_clusters=int(n_clusters - n_kept),
+                            removed_area_m2=float((size.sum() - n_prone) * pixel_m2))
 
 
 def _polygon_pieces(pid: np.ndarray, on: np.ndarray, blk: Block, pieces: dict[int, list]) -> None:

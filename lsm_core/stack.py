@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -12,7 +14,21 @@ import rasterio
 from lsm_core.errors import ConfigError, GridMismatchError, ModelError
 from lsm_core.io import RasterFile, RasterWriter
 
-__all__ = ["band_stats", "build_factor_stack", "categorical_bands", "sample_valid_pixels", "vif", "vif_table"]
+__all__ = ["FactorStackResult", "band_stats", "build_factor_stack", "categorical_bands", "sample_valid_pixels", "vif",
+           "vif_table"]
+
+
+@dataclass(frozen=True)
+class FactorStackResult:
+    """What ``build_factor_stack`` wrote: the stack's band names, its categorical bands and its valid-pixel count."""
+
+    bands: tuple[str, ...]  # in stack order (band i + 1)
+    categorical: tuple[str, ...]  # bands holding integer class codes
+    valid_pixels: int  # pixels valid in every band and on the mask
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
 
 
 def categorical_bands(path: str | Path) -> list[str]:
@@ -23,10 +39,10 @@ def categorical_bands(path: str | Path) -> list[str]:
 
 
 def build_factor_stack(sources: Sequence[tuple[RasterFile, Sequence[str]]], mask: RasterFile, out_path: str | Path,
-                       *, block: int = 512) -> dict:
+                       *, block: int = 512) -> FactorStackResult:
     """Stack the named bands of each source; a pixel is nodata in every band if it is in any (or off the mask).
 
-    Returns the band names, categorical bands and valid-pixel count.
+    Returns a ``FactorStackResult``: the band names, categorical bands and valid-pixel count.
     """
     grid = mask.grid
     names: list[str] = []
@@ -60,7 +76,7 @@ def build_factor_stack(sources: Sequence[tuple[RasterFile, Sequence[str]]], mask
         w.tags.update(categorical=",".join(categorical), band_stats=json.dumps(
             {n: {"min": float(a), "max": float(z), **({"codes": sorted(codes[n])} if n in codes else {})}
              for n, a, z in zip(names, lo, hi, strict=True)}))
-    return {"bands": names, "categorical": categorical, "valid_pixels": n_valid}
+    return FactorStackResult(bands=tuple(names), categorical=tuple(categorical), valid_pixels=n_valid)
 
 
 def band_stats(path: str | Path) -> dict[str, dict]:

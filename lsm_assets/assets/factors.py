@@ -107,7 +107,7 @@ def environment_factors(context: dg.AssetExecutionContext, paths: LsmPaths, stud
     info = environment.environment_factors(cfg, *period_bounds(period), out)
     yield dg.Output(RasterFile(out), metadata={"ndvi_scenes": ", ".join(info["ndvi_scenes"]),
                                                "lithology_units": str(info["lithology_units"]),
-                                               "factors": ", ".join(info["bands"]),
+                                               "factors": ", ".join(info.bands),
                                                "factors_left_out": _left_out_md(info["left_out"])})
 
 
@@ -151,10 +151,10 @@ def factor_stack(context: dg.AssetExecutionContext, config: FactorStackConfig, p
     info = build_factor_stack(sources, RasterFile(study_area_grid.nodata_mask_path), out)
     vif = vif_table(RasterFile(out), n_sample=config.vif_sample, seed=config.seed)
     context.add_output_metadata({
-        "valid_pixels": info["valid_pixels"], "categorical": ", ".join(info["categorical"]),
+        "valid_pixels": info.valid_pixels, "categorical": ", ".join(info.categorical),
         "vif": dg.MetadataValue.md("| factor | VIF |\n|---|---|\n" +
                                    "\n".join(f"| {k} | {v:.2f} |" for k, v in vif.items())),
-        "max_vif": round(max(vif.values()), 2), "factors": ", ".join(info["bands"]),
+        "max_vif": round(max(vif.values()), 2), "factors": ", ".join(info.bands),
         "missing_layers": ", ".join(area_scope.missing_layers(cfg)) or "none",
         "factors_left_out": _left_out_md(area_scope.factors_left_out(cfg, *period_bounds(period), left_out))})
     return RasterFile(out)

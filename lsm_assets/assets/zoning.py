@@ -82,9 +82,9 @@ def susceptibility_map(context: dg.AssetExecutionContext, config: Susceptibility
         calibration.calibrate_raster(raw, out, cal, block=config.block)
         extra = {"calibration": config.calibration, "calibration_positives": cal.n_positive,
                  "calibration_area_pixels": cal.n_area, "uncalibrated_map": dg.MetadataValue.path(str(raw))}
-    context.add_output_metadata({"model": f"{row['strategy']}/{row['model']}", "valid_pixels": info["valid_pixels"],
-                                 "mean_probability": info["mean_probability"], "seconds": info["seconds"],
-                                 "scheduler": str(info["scheduler"])} | extra)
+    context.add_output_metadata({"model": f"{row['strategy']}/{row['model']}", "valid_pixels": info.valid_pixels,
+                                 "mean_probability": info.mean_probability, "seconds": info.seconds,
+                                 "scheduler": info.scheduler} | extra)
     return RasterFile(out)
 
 
@@ -144,9 +144,9 @@ def prone_areas(context: dg.AssetExecutionContext, config: ProneConfig, paths: L
                              opening_radius_px=config.opening_radius_px, closing_radius_px=config.closing_radius_px,
                              min_area_m2=config.min_area_m2, velocity_path=deformation_rate.path,
                              expected_grid=susceptibility_map.grid)
-    context.add_output_metadata({"threshold": info["threshold"], "polygons": info["n_polygons"],
-                                 "prone_share": info["prone_share"], "prone_area_km2": info["prone_area_m2"] / 1e6,
-                                 "gpkg": dg.MetadataValue.path(info["gpkg"]),
+    context.add_output_metadata({"threshold": info.threshold, "polygons": info.n_polygons,
+                                 "prone_share": info.prone_share, "prone_area_km2": info.prone_area_m2 / 1e6,
+                                 "gpkg": dg.MetadataValue.path(info.gpkg),
                                  "map_preview": image(plot_map_preview(susceptibility_map.path, out,
                                                                        out.with_name(f"{period}__preview.png")),
                                                       "susceptibility map and prone areas")})

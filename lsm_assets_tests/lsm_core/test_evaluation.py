@@ -65,29 +65,29 @@ def _events(cells, *, polygons=False):
 def test_training_accuracy_on_known_positives(prone):
     rows = [5, 14, 10, 10, 20, 0]
     cols = [5, 14, 10, 10, 20, 39]  # (10, 10) twice: distinct pixels count once; (0, 39) is nodata: outside
-    ta = training_accuracy(prone["raster"], rows, cols)
+    ta = training_accuracy(prone.raster, rows, cols)
     assert ta == {"TA": 0.6, "n_positive": 5, "n_inside": 3, "n_positive_dropped": 0, "status": "ok"}
-    empty = training_accuracy(prone["raster"], [], [])
+    empty = training_accuracy(prone.raster, [], [])
     assert math.isnan(empty["TA"]) and empty["status"].startswith("undefined")
     with pytest.raises(GridMismatchError, match="outside"):
-        training_accuracy(prone["raster"], [30], [0])
+        training_accuracy(prone.raster, [30], [0])
 
 
 @pytest.mark.parametrize("source", ["gpkg", "raster"])
 @pytest.mark.parametrize("polygons", [False, True])
 def test_por_three_of_four_later_events_inside(prone, source, polygons):
     events = _events([(5, 5), (14, 14), (9, 12), (20, 25)], polygons=polygons)
-    res = prone_occurrence(prone[source], events)
+    res = prone_occurrence(getattr(prone, source), events)
     assert res["POR"] == 0.75 and res["LOR"] == 0.25 and res["L"] == 4 and res["n_inside"] == 3
     assert res["missed_event_ids"] == ["e3"] and res["status"] == "ok"
 
 
 def test_por_is_undefined_without_later_events_never_zero(prone):
-    res = prone_occurrence(prone["gpkg"], _events([]))
+    res = prone_occurrence(prone.gpkg, _events([]))
     assert math.isnan(res["POR"]) and math.isnan(res["LOR"]) and res["L"] == 0
     assert res["status"] == NO_LATER_EVENTS == "undefined: no events after the period end"
-    row = evaluation_row("adaptive_js", 0.5, training=training_accuracy(prone["raster"], [5], [5]), occurrence=res,
-                         prone_share=prone["prone_share"], inventory={"n_events": 12})
+    row = evaluation_row("adaptive_js", 0.5, training=training_accuracy(prone.raster, [5], [5]), occurrence=res,
+                         prone_share=prone.prone_share, inventory={"n_events": 12})
     assert math.isnan(row["POR"]) and math.isnan(row["LOR"]) and row["L"] == 0
     assert row["status"] == NO_LATER_EVENTS and row["TA"] == 1.0 and row["inventory_n_events"] == 12
     assert math.isnan(row["map_prediction_rate_auc"]) and "prediction_rate_auc" not in row
@@ -101,21 +101,21 @@ def test_one_rule_events_without_susceptibility_are_dropped_from_por_and_the_cur
     off = _events([(0, 0)])
     off["init_x"] -= 1000  # west of the grid
     events = gpd.GeoDataFrame(pd.concat([events, off.assign(event_id="off")], ignore_index=True), crs=GRID.crs)
-    naive = prone_occurrence(prone[source], events)  # without the map: both count as misses
+    naive = prone_occurrence(getattr(prone, source), events)  # without the map: both count as misses
     assert (naive["L"], naive["n_inside"], naive["POR"]) == (5, 2, 0.4)
-    res = prone_occurrence(prone[source], events, probability_path=tmp_path / "p.tif")
+    res = prone_occurrence(getattr(prone, source), events, probability_path=tmp_path / "p.tif")
     assert (res["L"], res["n_inside"], res["L_dropped"]) == (3, 2, 2)
     assert res["POR"] == pytest.approx(2 / 3) and res["LOR"] == pytest.approx(1 / 3)
     assert res["missed_event_ids"] == ["e2"] and res["dropped_event_ids"] == ["e3", "off"]
     curve = prediction_rate_curve(tmp_path / "p.tif", events)
     assert (curve["n_scored"], curve["n_dropped"]) == (res["L"], res["L_dropped"])
-    only_dropped = prone_occurrence(prone[source], events.iloc[3:], probability_path=tmp_path / "p.tif")
+    only_dropped = prone_occurrence(getattr(prone, source), events.iloc[3:], probability_path=tmp_path / "p.tif")
     assert only_dropped["L"] == 0 and math.isnan(only_dropped["POR"]) and only_dropped["L_dropped"] == 2
     assert only_dropped["status"] == NO_SCORED_EVENTS
 
 
 def test_one_rule_positives_without_susceptibility_are_dropped_from_ta(prone, tmp_path):
-    ta = training_accuracy(prone["raster"], [5, 14, 20, 0], [5, 14, 20, 39], probability_path=tmp_path / "p.tif")
+    ta = training_accuracy(prone.raster, [5, 14, 20, 0], [5, 14, 20, 39], probability_path=tmp_path / "p.tif")
     assert ta == {"TA": 2 / 3, "n_positive": 3, "n_inside": 2, "n_positive_dropped": 1, "status": "ok"}
 
 
@@ -124,7 +124,7 @@ def test_evaluate_thresholds_applies_the_rule_to_every_threshold(prone, tmp_path
     prob = np.tile(np.linspace(0.0, 1.0, GRID.shape[1]), (GRID.shape[0], 1))  # enough values for natural breaks
     prob[0, 39] = np.nan
     path = _write(tmp_path, "gradient.tif", prob)
-    rows = evaluate_thresholds(path, 0.5, prone["raster"], [5, 0], [5, 39], events,
+    rows = evaluate_thresholds(path, 0.5, prone.raster, [5, 0], [5, 39], events,
                                comparison_dir=tmp_path / "cmp", stem="t",
                                prediction_rate=prediction_rate_curve(path, events),
                                opening_radius_px=0, closing_radius_px=0, min_area_m2=0)
@@ -134,19 +134,19 @@ def test_evaluate_thresholds_applies_the_rule_to_every_threshold(prone, tmp_path
 
 def test_events_in_another_crs_are_rejected(prone):
     with pytest.raises(GridMismatchError, match="CRS"):
-        prone_occurrence(prone["gpkg"], _events([(5, 5)]).set_crs("EPSG:32648", allow_override=True))
+        prone_occurrence(prone.gpkg, _events([(5, 5)]).set_crs("EPSG:32648", allow_override=True))
 
 
 def test_evaluation_row_has_every_field(prone, tmp_path):
     events = _events([(5, 5), (20, 25)])
-    row = evaluation_row("fixed_50", 0.5, training=training_accuracy(prone["raster"], [5, 25], [5, 25]),
-                         occurrence=prone_occurrence(prone["gpkg"], events), prone_share=prone["prone_share"],
+    row = evaluation_row("fixed_50", 0.5, training=training_accuracy(prone.raster, [5, 25], [5, 25]),
+                         occurrence=prone_occurrence(prone.gpkg, events), prone_share=prone.prone_share,
                          prediction_rate=prediction_rate_curve(tmp_path / "p.tif", events))
     assert set(row) >= {"threshold_name", "threshold", "TA", "POR", "LOR", "L", "L_dropped", "n_positive_dropped",
                         "prone_share", "map_prediction_rate_auc", "status"}
     assert (row["TA"], row["POR"], row["LOR"], row["L"], row["status"]) == (0.5, 0.5, 0.5, 2, "ok")
     assert row["prone_share"] == pytest.approx(100 / (GRID.n_pixels - 1))
-    assert mask_summary(prone["raster"]) == {"prone_pixels": 100, "valid_pixels": GRID.n_pixels - 1,
+    assert mask_summary(prone.raster) == {"prone_pixels": 100, "valid_pixels": GRID.n_pixels - 1,
                                              "prone_share": row["prone_share"]}
 
 
@@ -226,7 +226,7 @@ def test_contingency_counts_shares_and_consistency(tmp_path, prone):
     vpath = _write(tmp_path, "v.tif", np.stack([vel, np.ones(GRID.shape)]), names=("velocity_mm_yr", "quality"))
     ppath = _write(tmp_path, "p2.tif", prob)
     breaks = [0.2, 0.4, 0.6, 0.75]
-    res = deformation_susceptibility_contingency(vpath, ppath, susceptibility_breaks=breaks, prone_path=prone["raster"])
+    res = deformation_susceptibility_contingency(vpath, ppath, susceptibility_breaks=breaks, prone_path=prone.raster)
     counts = res["counts"].to_numpy()
     valid = np.isfinite(vel) & np.isfinite(prob)
     valid[0, 39] = False  # nodata of the prone mask

@@ -92,8 +92,8 @@ def test_windowed_equals_in_memory_exactly(stack_path, tmp_path, kind):
     np.testing.assert_array_equal(_read(tmp_path / "ref.tif"), ref)
     nodata = np.isnan(RasterFile(stack_path).read()).any(axis=0)
     assert (np.isnan(out) == nodata).all() and np.nanmin(out) >= 0 and np.nanmax(out) <= 1
-    assert info["valid_pixels"] == int((~nodata).sum()) and info["windows"] == 3 * 4
-    assert info["mean_probability"] == pytest.approx(float(np.nanmean(ref.astype(np.float64))))
+    assert info.valid_pixels == int((~nodata).sum()) and info.windows == 3 * 4
+    assert info.mean_probability == pytest.approx(float(np.nanmean(ref.astype(np.float64))))
 
 
 def test_local_cluster_given_scheduler_and_serial_give_identical_rasters(stack_path, tree, cluster, tmp_path):
@@ -101,11 +101,11 @@ def test_local_cluster_given_scheduler_and_serial_give_identical_rasters(stack_p
     given = predict_map(tree, stack_path, tmp_path / "given.tif", block=32,
                         scheduler_address=cluster.scheduler_address, max_in_flight=2)
     local = predict_map(tree, stack_path, tmp_path / "local.tif", block=32, n_workers=1, max_in_flight=3)
-    assert (given["peak_in_flight"], local["peak_in_flight"]) == (2, 3)  # bounded, and actually pipelined
-    assert given["scheduler"] == cluster.scheduler_address and local["scheduler"] == "local"
+    assert (given.peak_in_flight, local.peak_in_flight) == (2, 3)  # bounded, and actually pipelined
+    assert given.scheduler == cluster.scheduler_address and local.scheduler == "local"
     for info in (given, local):
-        assert {k: v for k, v in info.items() if k not in ("path", "scheduler", "peak_in_flight", "seconds")} == \
-               {k: v for k, v in serial.items() if k not in ("path", "scheduler", "peak_in_flight", "seconds")}
+        assert {k: v for k, v in info.as_dict().items() if k not in ("path", "scheduler", "peak_in_flight", "seconds")} == \
+               {k: v for k, v in serial.as_dict().items() if k not in ("path", "scheduler", "peak_in_flight", "seconds")}
     raw = (tmp_path / "serial.tif").read_bytes()
     assert (tmp_path / "given.tif").read_bytes() == raw and (tmp_path / "local.tif").read_bytes() == raw
     np.testing.assert_array_equal(_read(tmp_path / "given.tif"), predict_in_memory(tree, stack_path))
@@ -133,7 +133,7 @@ def test_feature_names_select_and_order_bands(stack_path, tmp_path):
     # a model fitted on a DataFrame brings its own columns, in its own order
     on_frame = DecisionTreeClassifier(max_depth=5, random_state=0).fit(X[["lithology", "twi"]], y)
     info = predict_map(on_frame, stack_path, tmp_path / "f.tif", block=32, scheduler_address=SERIAL)
-    assert info["features"] == ["lithology", "twi"]
+    assert info.features == ("lithology", "twi")
     expected = on_frame.predict_proba(pd.DataFrame(data[[3, 1]][:, ok].T, columns=["lithology", "twi"]))[:, 1]
     np.testing.assert_array_equal(_read(tmp_path / "f.tif")[ok], expected.astype(np.float32))
 

@@ -52,10 +52,10 @@ def test_three_by_three_blob_is_kept_or_removed_by_min_area(tmp_path):
     prob = np.zeros(GRID.shape)
     prob[5:8, 5:8] = 0.9  # 9 pixels = 900 m2
     kept, mask, gdf = _run(tmp_path, prob, tag="kept", min_area_m2=900)
-    assert kept["n_polygons"] == 1 and mask.sum() == 9 and gdf.area_m2.tolist() == [900.0]
+    assert kept.n_polygons == 1 and mask.sum() == 9 and gdf.area_m2.tolist() == [900.0]
     gone, mask, gdf = _run(tmp_path, prob, tag="gone", min_area_m2=901)
-    assert gone["n_polygons"] == 0 and mask.sum() == 0 and len(gdf) == 0
-    assert gone["n_removed_clusters"] == 1 and gone["removed_area_m2"] == 900.0
+    assert gone.n_polygons == 0 and mask.sum() == 0 and len(gdf) == 0
+    assert gone.n_removed_clusters == 1 and gone.removed_area_m2 == 900.0
     assert list(gdf.columns) == ["prone_id", "n_pixels", "area_m2", "mean_probability", "mean_abs_velocity_mm_yr",
                                  "geometry"]
 
@@ -100,9 +100,9 @@ def test_polygons_count_areas_means_and_ids(tmp_path):
     vel[13, 4] = 40.0
     vpath = _write(tmp_path, "v.tif", np.stack([vel, np.ones(GRID.shape)]), names=("velocity_mm_yr", "quality"))
     out, mask, gdf = _run(tmp_path, prob, velocity_path=vpath)
-    assert out["n_polygons"] == 3 and out["prone_pixels"] == 20 + 8 + 1
-    assert out["valid_pixels"] == GRID.n_pixels - 1
-    assert out["prone_share"] == pytest.approx(29 / (GRID.n_pixels - 1))
+    assert out.n_polygons == 3 and out.prone_pixels == 20 + 8 + 1
+    assert out.valid_pixels == GRID.n_pixels - 1
+    assert out.prone_share == pytest.approx(29 / (GRID.n_pixels - 1))
     assert gdf.prone_id.tolist() == [1, 2, 3]
     assert gdf.n_pixels.tolist() == [20, 8, 1]
     np.testing.assert_allclose(gdf.area_m2, [2000, 800, 100])
@@ -132,8 +132,8 @@ def test_windowed_equals_whole_array_and_reference(tmp_path, radii):
     small, mask_s, gdf_s = _run(tmp_path, path, tag="small", block=4, **kw)
     whole, mask_w, gdf_w = _run(tmp_path, path, tag="whole", block=512, **kw)
     np.testing.assert_array_equal(mask_s, mask_w)
-    assert {k: v for k, v in small.items() if k not in ("raster", "gpkg")} == \
-        {k: v for k, v in whole.items() if k not in ("raster", "gpkg")}
+    assert {k: v for k, v in small.as_dict().items() if k not in ("raster", "gpkg")} == \
+        {k: v for k, v in whole.as_dict().items() if k not in ("raster", "gpkg")}
     assert gdf_s.drop(columns="geometry").equals(gdf_w.drop(columns="geometry"))
     assert all(a.equals(b) for a, b in zip(gdf_s.geometry, gdf_w.geometry, strict=True))
     # an independent whole-array reference: scipy morphology on the padded array, scipy labelling
@@ -143,7 +143,7 @@ def test_windowed_equals_whole_array_and_reference(tmp_path, radii):
     sizes = np.bincount(lab.ravel())
     ref &= sizes[lab] * 100 >= 500
     np.testing.assert_array_equal(mask_w == 1, ref)
-    assert whole["n_polygons"] == len(np.unique(lab[ref])) > 1
+    assert whole.n_polygons == len(np.unique(lab[ref])) > 1
 
 
 def test_grid_mismatch_names_the_file(tmp_path):

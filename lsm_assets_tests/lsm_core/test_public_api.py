@@ -108,3 +108,19 @@ def test_pytest_collects_the_doctests_of_lsm_core():
     cfg.read(ROOT / "setup.cfg")
     assert "lsm_core" in cfg["tool:pytest"]["testpaths"].split()
     assert "--doctest-modules" in cfg["tool:pytest"]["addopts"].split()
+
+
+@pytest.mark.parametrize("qualname", ["prone.ProneAreasResult", "predict.PredictMapResult", "stack.FactorStackResult"])
+def test_result_objects_are_frozen_typed_dataclasses_with_as_dict(qualname):
+    import dataclasses
+
+    module, name = qualname.split(".")
+    cls = getattr(importlib.import_module(f"lsm_core.{module}"), name)
+    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen and cls.__doc__
+    assert name in importlib.import_module(f"lsm_core.{module}").__all__ and getattr(lsm_core, name) is cls
+    fields = dataclasses.fields(cls)
+    assert fields and all(f.type for f in fields)
+    obj = cls(**{f.name: 0 for f in fields})
+    assert obj.as_dict() == {f.name: 0 for f in fields}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obj.valid_pixels = 1

@@ -42,7 +42,7 @@ def test_stack_has_one_nodata_mask_keeps_names_and_categorical_tag(tmp_path):
     nodata = np.isnan(data)
     assert (nodata.all(axis=0) == nodata.any(axis=0)).all()
     assert nodata[0, 0].all() and nodata[:, 3, 4].all() and nodata[:, 10, 10].all()
-    assert info["valid_pixels"] == GRID.n_pixels - GRID.width - 2
+    assert info.valid_pixels == GRID.n_pixels - GRID.width - 2
     np.testing.assert_array_equal(data[1, 11:, :], terrain[0, 11:, :])
     assert set(vif_table(s, n_sample=5000)) == {"twi", "slope_deg"}
     x = sample_valid_pixels(s, 1000, seed=3)
