@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, NamedTuple, get_args
 
 import geopandas as gpd
@@ -35,9 +36,10 @@ from lsm_core.inventory import events_before
 from lsm_core.io import RasterFile
 from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
 
-__all__ = ["META_COLUMNS", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PixelSample", "area_sample", "buffer_negatives",
-           "draw_negatives", "extract_factors", "fit_pu", "fold_pu_negatives", "insar_pu_negatives", "n_negatives",
-           "positive_samples", "pu_negatives", "pu_pool", "random_negatives", "sample_pixels", "training_negatives"]
+__all__ = ["META_COLUMNS", "NEGATIVE_STRATEGIES", "FoldPUDiagnostics", "NegativeStrategy", "PUDiagnostics", "PixelSample",
+           "ScoreSummary", "area_sample", "buffer_negatives", "draw_negatives", "extract_factors", "fit_pu",
+           "fold_pu_negatives", "insar_pu_negatives", "n_negatives", "positive_samples", "pu_negatives", "pu_pool",
+           "random_negatives", "sample_pixels", "training_negatives"]
 
 META_COLUMNS = ["row", "col", "x", "y", "label", "landslide_id", "strategy", "pu_score"]
 # the three negative sets of DESIGN 6, and the ``pu`` ablation (InSAR-PU's Bagging-PU without the velocity pool)
@@ -315,12 +317,72 @@ def buffer_negatives(stack: RasterFile, events_known: gpd.GeoDataFrame, n: int, 
     return _table(stack.grid, s.rows, s.cols, s.values, names, label=0, strategy="buffer")
 
 
-def _score_summary(scores: np.ndarray) -> dict:
+@dataclass(frozen=True)
+class ScoreSummary:
+    """PU scores (unitless 0..1) of a set of pixels: quantiles, mean, 10-bin histogram; NaN scores left out."""
+
+    quantiles: dict[str, float]  # min, q05, q25, median, q75, q95, max; empty without a finite score
+    mean: float  # NaN without a finite score
+    histogram_edges: tuple[float, ...]  # the 11 bin edges over 0..1, rounded to 0.01
+    histogram_counts: tuple[int, ...]  # pixels per bin (10 bins)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the quantiles, ``mean`` and ``histogram`` (``edges``, ``counts``) at the top level."""
+        return {**self.quantiles, "mean": self.mean,
+                "histogram": {"edges": list(self.histogram_edges), "counts": list(self.histogram_counts)}}
+
+
+@dataclass(frozen=True)
+class PUDiagnostics:
+    """How a PU draw (insar_pu or pu) went: pool, classifier inputs, cutoff, PU score summaries (0..1)."""
+
+    pool_size: int  # candidate pixels in the pool U
+    pool_scored: int  # pool pixels scored (at most max_pool)
+    pool_subsampled: bool  # the pool held more than max_pool pixels
+    n_positives: int  # positive pixels given
+    n_positives_in_classifier: int  # after the max_positives cap
+    n_negatives: int  # negatives drawn
+    threshold_mm_yr: float | None  # the pool's |v| bound (insar_pu), None for pu
+    velocity_band: str
+    features: tuple[str, ...]  # the P-vs-U classifier's features
+    n_estimators: int  # bags
+    quantile: float  # negatives come from this lowest share of the pool's scores, 0..1
+    score_cutoff: float  # the PU score at that quantile, 0..1
+    n_never_out_of_bag: int  # pool pixels in every bag (no out-of-bag score)
+    pool_scores: ScoreSummary
+    negative_scores: ScoreSummary
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready plain dict (Dagster metadata), the score summaries nested as ``ScoreSummary.as_dict``."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "features": list(self.features),
+                "pool_scores": self.pool_scores.as_dict(), "negative_scores": self.negative_scores.as_dict()}
+
+
+@dataclass(frozen=True)
+class FoldPUDiagnostics:
+    """One spatial-CV fold's PU draw: the landslides its classifier saw, its pools and its negative counts."""
+
+    fold: int
+    strategy: str  # insar_pu or pu
+    positive_ids: tuple[str, ...]  # landslide ids the fold's classifier was fitted on, sorted
+    n_positives_in_classifier: int  # positive pixels, after the max_positives cap
+    pool_outside: int  # pool pixels outside the fold's region (the classifier's U)
+    pool_inside: int  # pool pixels inside it (scored for the test negatives)
+    n_train_negatives: int
+    n_test_negatives: int
+    n_estimators: int  # bags
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready plain dict (``positive_ids`` as a list)."""
+        return {**asdict(self), "positive_ids": list(self.positive_ids)}
+
+
+def _score_summary(scores: np.ndarray) -> ScoreSummary:
     s = scores[np.isfinite(scores)]
     counts, edges = np.histogram(s, bins=10, range=(0.0, 1.0))
     q = {k: float(np.quantile(s, p)) for k, p in _QUANTILES.items()} if s.size else {}
-    return {**q, "mean": float(s.mean()) if s.size else float("nan"),
-            "histogram": {"edges": [round(x, 2) for x in edges.tolist()], "counts": counts.tolist()}}
+    return ScoreSummary(q, float(s.mean()) if s.size else float("nan"), tuple(round(x, 2) for x in edges.tolist()),
+                        tuple(int(c) for c in counts.tolist()))
 
 
 def _pu_features(names: Sequence[str], positives: pd.DataFrame, velocity_band: str,
@@ -391,7 +453,7 @@ def fit_pu(XP: np.ndarray, XU: np.ndarray, feats: Sequence[str], *, n_estimators
 def _pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, strategy: str, threshold_mm_yr: float | None,
                   velocity_band: str, features: Sequence[str] | None, n_estimators: int, max_pool: int,
                   quantile: float, base_estimator: BaseEstimator | None, max_positives: int | None, seed: int,
-                  n_jobs: int | None, block: int) -> tuple[pd.DataFrame, dict]:
+                  n_jobs: int | None, block: int) -> tuple[pd.DataFrame, PUDiagnostics]:
     """Bagging-PU negatives of ``strategy`` (insar_pu: |v| < threshold pool; pu: no velocity condition)."""
     names = stack.names
     feats = _pu_features(names, positives, velocity_band, features)
@@ -416,14 +478,14 @@ def _pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, strateg
     finite = np.sort(scores[np.isfinite(scores)])
     table = _table(stack.grid, pool.rows[chosen], pool.cols[chosen], pool.values[chosen], names, label=0,
                    strategy=strategy, pu=scores[chosen])
-    diagnostics = {
-        "pool_size": int(pool.n_candidates), "pool_scored": len(XU), "pool_subsampled": pool.n_candidates > max_pool,
-        "n_positives": n_pos_all, "n_positives_in_classifier": len(XP), "n_negatives": int(n),
-        "threshold_mm_yr": None if threshold_mm_yr is None else float(threshold_mm_yr),
-        "velocity_band": velocity_band, "features": feats, "n_estimators": int(n_estimators),
-        "quantile": float(quantile), "score_cutoff": float(finite[max(int(quantile * finite.size) - 1, 0)]),
-        "n_never_out_of_bag": int(np.isnan(scores).sum()),
-        "pool_scores": _score_summary(scores), "negative_scores": _score_summary(scores[chosen])}
+    diagnostics = PUDiagnostics(
+        pool_size=int(pool.n_candidates), pool_scored=len(XU), pool_subsampled=bool(pool.n_candidates > max_pool),
+        n_positives=n_pos_all, n_positives_in_classifier=len(XP), n_negatives=int(n),
+        threshold_mm_yr=None if threshold_mm_yr is None else float(threshold_mm_yr),
+        velocity_band=velocity_band, features=tuple(feats), n_estimators=int(n_estimators),
+        quantile=float(quantile), score_cutoff=float(finite[max(int(quantile * finite.size) - 1, 0)]),
+        n_never_out_of_bag=int(np.isnan(scores).sum()),
+        pool_scores=_score_summary(scores), negative_scores=_score_summary(scores[chosen]))
     return table, diagnostics
 
 
@@ -431,7 +493,7 @@ def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, ve
                        threshold_mm_yr: float = 5.0, features: Sequence[str] | None = None, n_estimators: int = 100,
                        max_pool: int = 300_000, quantile: float = 0.5, base_estimator: BaseEstimator | None = None,
                        max_positives: int | None = None, seed: int, n_jobs: int | None = None,
-                       block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, dict]:
+                       block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, PUDiagnostics]:
     """``n`` InSAR-PU negatives (paper a): the least landslide-like pixels of the low-deformation pool.
 
     U = valid pixels with |v| < ``threshold_mm_yr`` (mm/yr) that are not positive pixels; when U holds
@@ -442,15 +504,15 @@ def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, ve
     classifier, and each bag draws as many pool pixels; the pixels of one landslide are strongly
     alike, so a few thousand carry its signature while the fitting cost grows with the count.
     ``n_jobs`` threads fit the bags (same result for any value). Returns the table
-    (``pu_score`` filled) and JSON-ready diagnostics (pool size, PU score quantiles/histograms).
+    (``pu_score`` filled) and ``PUDiagnostics`` (pool size, PU score quantiles/histograms; ``as_dict`` for JSON).
 
     >>> from lsm_core.synthetic import toy_area
     >>> toy = toy_area()
     >>> positives = positive_samples(toy.events, toy.stack, "2020-12-31")  # landslides mapped by then
     >>> neg, info = insar_pu_negatives(toy.stack, positives, 20, threshold_mm_yr=5.0, n_estimators=10, seed=0)
-    >>> len(neg), bool(neg["velocity_mm_yr"].abs().max() < 5.0), info["pool_size"]
+    >>> len(neg), bool(neg["velocity_mm_yr"].abs().max() < 5.0), info.pool_size
     (20, True, 1321)
-    >>> bool(neg["pu_score"].max() <= info["score_cutoff"])  # drawn from the least landslide-like half
+    >>> bool(neg["pu_score"].max() <= info.score_cutoff)  # drawn from the least landslide-like half
     True
     """
     if velocity_band not in stack.names:
@@ -464,7 +526,8 @@ def insar_pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, ve
 def pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, velocity_band: str = "velocity_mm_yr",
                  features: Sequence[str] | None = None, n_estimators: int = 100, max_pool: int = 300_000,
                  quantile: float = 0.5, base_estimator: BaseEstimator | None = None, max_positives: int | None = None,
-                 seed: int, n_jobs: int | None = None, block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, dict]:
+                 seed: int, n_jobs: int | None = None,
+                 block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, PUDiagnostics]:
     """``n`` negatives of the ``pu`` ablation: InSAR-PU's Bagging-PU with no velocity threshold on the pool.
 
     U = every valid pixel that is not a positive pixel; everything else (features, bags, quantile,
@@ -476,7 +539,7 @@ def pu_negatives(stack: RasterFile, positives: pd.DataFrame, n: int, *, velocity
     >>> toy = toy_area()
     >>> positives = positive_samples(toy.events, toy.stack, "2020-12-31")
     >>> neg, info = pu_negatives(toy.stack, positives, 20, n_estimators=10, seed=0)
-    >>> len(neg), neg["strategy"].unique().tolist(), info["threshold_mm_yr"] is None
+    >>> len(neg), neg["strategy"].unique().tolist(), info.threshold_mm_yr is None
     (20, ['pu'], True)
     """
     return _pu_negatives(stack, positives, n, strategy="pu", threshold_mm_yr=None, velocity_band=velocity_band,
@@ -491,7 +554,7 @@ def fold_pu_negatives(stack: RasterFile, positives: pd.DataFrame, strategy: str,
                       velocity_band: str = "velocity_mm_yr", features: Sequence[str] | None = None,
                       n_estimators: int = 10, max_pool: int = 50_000, quantile: float = 0.5,
                       max_positives: int | None = None, seed: int,
-                      block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, list[dict]]:
+                      block: int = DEFAULT_BLOCK) -> tuple[pd.DataFrame, list[FoldPUDiagnostics]]:
     """Negatives of a PU strategy (insar_pu or pu) for each spatial-CV fold, with no leak from its test positives.
 
     For fold f the Bagging-PU classifier sees only the positives whose ``positive_fold`` is not f, and
@@ -504,7 +567,7 @@ def fold_pu_negatives(stack: RasterFile, positives: pd.DataFrame, strategy: str,
     k small PU fits; ``n_estimators`` bags each (fewer than the full draw: these negatives only score CV).
 
     Returns the table (``cv_fold`` = f, ``pu_score`` filled; rows inside region f are test negatives)
-    and one diagnostics dict per fold, with the landslide ids its classifier was fitted on.
+    and one ``FoldPUDiagnostics`` per fold, with the landslide ids its classifier was fitted on.
     """
     if strategy not in ("insar_pu", "pu"):
         raise ConfigError(f"fold PU negatives are for the strategies insar_pu and pu, not {strategy!r}")
@@ -520,7 +583,8 @@ def fold_pu_negatives(stack: RasterFile, positives: pd.DataFrame, strategy: str,
     XU_all = pool.values[:, [names.index(f) for f in feats]]
     XP_all = positives[feats].to_numpy(float)
     ids = positives["landslide_id"].astype(str).to_numpy()
-    parts, diags = [], []
+    parts: list[pd.DataFrame] = []
+    diags: list[FoldPUDiagnostics] = []
     for fold in range(n_folds):
         train = np.flatnonzero(positive_fold != fold)
         if train.size == 0:
@@ -547,10 +611,10 @@ def fold_pu_negatives(stack: RasterFile, positives: pd.DataFrame, strategy: str,
         t = _table(stack.grid, pool.rows[rows_all], pool.cols[rows_all], pool.values[rows_all], names, label=0,
                    strategy=strategy, pu=pu)
         parts.append(t.assign(cv_fold=fold))
-        diags.append({"fold": fold, "strategy": strategy, "positive_ids": sorted(set(ids[keep].tolist())),
-                      "n_positives_in_classifier": int(keep.size), "pool_outside": int(out.size),
-                      "pool_inside": int(inside.size), "n_train_negatives": len(chosen[0]),
-                      "n_test_negatives": len(chosen[1]), "n_estimators": int(n_estimators)})
+        diags.append(FoldPUDiagnostics(fold=fold, strategy=strategy, positive_ids=tuple(sorted(set(ids[keep].tolist()))),
+                                       n_positives_in_classifier=int(keep.size), pool_outside=int(out.size),
+                                       pool_inside=int(inside.size), n_train_negatives=len(chosen[0]),
+                                       n_test_negatives=len(chosen[1]), n_estimators=int(n_estimators)))
     return pd.concat(parts, ignore_index=True), diags
 
 
@@ -593,7 +657,7 @@ def subsample_per_class(table: pd.DataFrame, n_per_class: int | None, *, seed: i
 def draw_negatives(strategy: NegativeStrategy, stack: RasterFile, known: gpd.GeoDataFrame, positives: pd.DataFrame,
                    n: int, *, seed: int, buffer_m: float = 500.0, buffer_max_slope_deg: float | None = None,
                    buffer_max_abs_velocity_mm_yr: float | None = None, threshold_mm_yr: float = 5.0,
-                   pu_exclude: Sequence[str] = (), **pu_options: Any) -> tuple[pd.DataFrame, dict | None]:
+                   pu_exclude: Sequence[str] = (), **pu_options: Any) -> tuple[pd.DataFrame, PUDiagnostics | None]:
     """``n`` negatives of one strategy and its diagnostics (insar_pu and pu only, else None).
 
     ``known``: the landslides known at the period end (random and buffer stay outside them);

@@ -1,6 +1,5 @@
 """Samples, models, comparison and explanations (DESIGN 4, rows positive_samples .. shap_importance)."""
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -113,8 +112,8 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
             pu_exclude=config.pu_exclude, n_estimators=config.bags, max_pool=config.max_pool,
             quantile=config.quantile, max_positives=config.max_positives)
         if diag is not None:
-            meta[f"{strategy}_diagnostics"] = dg.MetadataValue.json(json.loads(json.dumps(diag, default=float)))
-            meta[f"{strategy}_pool_size"] = int(diag["pool_size"])
+            meta[f"{strategy}_diagnostics"] = dg.MetadataValue.json(diag.as_dict())
+            meta[f"{strategy}_pool_size"] = diag.pool_size
         meta[f"n_{strategy}"] = len(df)
         sets.append(df.assign(cv_fold=-1))
     # the spatial CV's negatives of the PU strategies, one draw per fold from a classifier that never saw
@@ -133,7 +132,7 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
             max_positives=config.fold_max_positives if config.fold_max_positives is not None else config.max_positives,
             seed=config.seed)
         sets.append(df)
-        fold_diags += [{k: v for k, v in d.items() if k != "positive_ids"} | {"landslides": len(d["positive_ids"])}
+        fold_diags += [{k: v for k, v in d.as_dict().items() if k != "positive_ids"} | {"landslides": len(d.positive_ids)}
                        for d in diags]
     sets.append(sampling.area_sample(factor_stack, config.area_sample, seed=config.seed).assign(cv_fold=-1))
     out = pd.concat(sets, ignore_index=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -177,21 +178,26 @@ def test_insar_pu_negatives_are_stable_and_less_hazardous_than_random(world, pos
     assert neg.merge(positives, on=["row", "col"]).empty
     h = {"positive": _hazard(world, positives), "random": _hazard(world, rnd), "buffer": _hazard(world, buf),
          "insar_pu": _hazard(world, neg)}
-    print("mean true hazard:", {k: round(v, 3) for k, v in h.items()}, "pool:", diag["pool_size"])
+    print("mean true hazard:", {k: round(v, 3) for k, v in h.items()}, "pool:", diag.pool_size)
     assert h["insar_pu"] < h["random"] - 0.05 and h["insar_pu"] < h["buffer"] and h["positive"] > 0.8
     # no negative on an unstable-not-yet-failed slope (they deform faster than the threshold)
     assert shapely.distance(shapely.points(world.unstable), _centres(neg)[:, None]).min() > 80
-    assert neg["pu_score"].between(0, diag["score_cutoff"]).all()
-    assert diag["features"] == BANDS[:4] and diag["pool_scored"] == diag["pool_size"] > 30_000
-    assert diag["negative_scores"]["mean"] < diag["pool_scores"]["mean"]
-    assert sum(diag["pool_scores"]["histogram"]["counts"]) == diag["pool_size"] - diag["n_never_out_of_bag"]
+    assert neg["pu_score"].between(0, diag.score_cutoff).all()
+    assert diag.features == tuple(BANDS[:4]) and diag.pool_scored == diag.pool_size > 30_000
+    assert diag.negative_scores.mean < diag.pool_scores.mean
+    assert sum(diag.pool_scores.histogram_counts) == diag.pool_size - diag.n_never_out_of_bag
+    # as_dict: the JSON the negative_samples asset puts in its metadata, in the shape it always had
+    d = diag.as_dict()
+    assert json.loads(json.dumps(d)) == d and d["features"] == BANDS[:4] and d["pool_size"] == diag.pool_size
+    assert d["pool_scores"]["histogram"]["counts"] == list(diag.pool_scores.histogram_counts)
+    assert d["pool_scores"]["median"] == diag.pool_scores.quantiles["median"] and "mean" in d["negative_scores"]
     again, _ = insar_pu_negatives(world.stack, positives, n, n_estimators=30, seed=0)
     pd.testing.assert_frame_equal(neg, again)
 
 
 def test_insar_pu_subsamples_a_large_pool_and_reports_a_small_one(world, positives):
     neg, diag = insar_pu_negatives(world.stack, positives, 100, n_estimators=10, max_pool=5_000, seed=0)
-    assert diag["pool_subsampled"] and diag["pool_scored"] == 5_000 and len(neg) == 100
+    assert diag.pool_subsampled and diag.pool_scored == 5_000 and len(neg) == 100
     with pytest.raises(SamplingError, match=r"holds \d+ pixels but 200 negatives"):
         insar_pu_negatives(world.stack, positives, 200, threshold_mm_yr=0.01, seed=0)
     pool = int((np.abs(world.stack.band("velocity_mm_yr")) < 0.1).sum())  # positives all move faster
@@ -204,8 +210,8 @@ def test_insar_pu_caps_the_positives_of_the_classifier_seeded(world, positives):
     a, diag = insar_pu_negatives(world.stack, positives, 100, n_estimators=10, max_positives=cap, seed=0)
     b, _ = insar_pu_negatives(world.stack, positives, 100, n_estimators=10, max_positives=cap, seed=0)
     full, full_diag = insar_pu_negatives(world.stack, positives, 100, n_estimators=10, seed=0)
-    assert diag["n_positives_in_classifier"] == cap and diag["n_positives"] == len(positives)
-    assert full_diag["n_positives_in_classifier"] == len(positives)
+    assert diag.n_positives_in_classifier == cap and diag.n_positives == len(positives)
+    assert full_diag.n_positives_in_classifier == len(positives)
     pd.testing.assert_frame_equal(a, b)
     assert len(full) == len(a) == 100
 
@@ -307,9 +313,9 @@ def test_pu_ablation_is_insar_pu_without_the_velocity_pool(world, positives):
     assert (pu["strategy"] == "pu").all() and len(pu) == n and pu.merge(positives, on=["row", "col"]).empty
     # the pool is every valid non-positive pixel: the insar_pu pool plus the fast-moving pixels
     valid = int(np.isfinite(world.stack.read()).all(axis=0).sum())
-    assert diag["pool_size"] == valid - len(positives) > insar["pool_size"]
-    assert diag["threshold_mm_yr"] is None and diag["features"] == insar["features"]
-    assert pu["pu_score"].between(0, diag["score_cutoff"]).all()
+    assert diag.pool_size == valid - len(positives) > insar.pool_size
+    assert diag.threshold_mm_yr is None and diag.features == insar.features
+    assert pu["pu_score"].between(0, diag.score_cutoff).all()
     via, _ = draw_negatives("pu", world.stack, world.known, positives, n, seed=0, pu_exclude=["velocity_mm_yr"],
                             n_estimators=10)
     pd.testing.assert_frame_equal(pu, via)
@@ -327,13 +333,14 @@ def test_fold_pu_negatives_never_saw_the_folds_test_positives(world, positives, 
     ids = positives["landslide_id"].astype(str).to_numpy()
     region = folds.region(neg["x"].to_numpy(), neg["y"].to_numpy())
     for d in diags:
-        f = d["fold"]
+        f = d.fold
         test_ids, train_ids = set(ids[pf == f]), set(ids[pf != f])
         # the classifier of fold f was fitted on the other folds' landslides only, all of them
-        assert test_ids and not test_ids & set(d["positive_ids"]) and set(d["positive_ids"]) == train_ids
+        assert test_ids and not test_ids & set(d.positive_ids) and set(d.positive_ids) == train_ids
         mine = neg[neg["cv_fold"] == f]
-        assert len(mine) == d["n_train_negatives"] + d["n_test_negatives"] and d["n_test_negatives"] > 0
-        assert (region[neg["cv_fold"] == f] == f).sum() == d["n_test_negatives"]
+        assert len(mine) == d.n_train_negatives + d.n_test_negatives and d.n_test_negatives > 0
+        assert (region[neg["cv_fold"] == f] == f).sum() == d.n_test_negatives
+        assert d.as_dict()["positive_ids"] == list(d.positive_ids) and json.dumps(d.as_dict())
     assert (neg["strategy"] == strategy).all() and neg.merge(positives, on=["row", "col"]).empty
     if strategy == "insar_pu":
         assert (neg["velocity_mm_yr"].abs() < 5).all()
