@@ -27,7 +27,8 @@ from numpy.typing import ArrayLike
 
 from lsm_core.errors import ConfigError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
-from lsm_core.io import atomic_path, read_raster
+from lsm_core.io import read_raster
+from lsm_core.plots import new_figure, save_figure
 from lsm_core.prone import check_grids, classify, natural_breaks, raster_natural_breaks, velocity_band
 
 __all__ = ["FIVE_CLASSES", "contingency_long", "deformation_susceptibility_contingency", "plot_contingency",
@@ -166,40 +167,25 @@ def contingency_long(result: dict) -> pd.DataFrame:
 
 def plot_contingency(result: dict, path: str | Path) -> Path:
     """Heatmap of row shares with counts per cell, consistency score in the title; written atomically."""
-    # imported here so that the science functions stay importable without a plotting stack
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     counts = result["counts"]
-    fig = Figure(figsize=(1.3 * counts.shape[1] + 2.5, 0.7 * counts.shape[0] + 2), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(1.3 * counts.shape[1] + 2.5, 0.7 * counts.shape[0] + 2)
     ax = fig.add_subplot()
     image = _draw(ax, result, None)
     fig.colorbar(image, ax=ax, label="row share")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_contingency_panels(results: Mapping[str, dict], path: str | Path) -> Path:
     """One heatmap panel per labelled result (e.g. per strategy), side by side; written atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     if not results:
         raise ConfigError("no contingency results to plot")
     first = next(iter(results.values()))["counts"]
     n = len(results)
-    fig = Figure(figsize=(n * (1.3 * first.shape[1] + 1.5) + 1, 0.7 * first.shape[0] + 2.4), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(n * (1.3 * first.shape[1] + 1.5) + 1, 0.7 * first.shape[0] + 2.4)
     axes = fig.subplots(1, n, squeeze=False)[0]
     images = [_draw(ax, result, label) for ax, (label, result) in zip(axes, results.items(), strict=True)]
     fig.colorbar(images[0], ax=list(axes), label="row share")  # every panel spans 0..1
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def _draw(ax: Any, result: dict, label: str | None) -> Any:

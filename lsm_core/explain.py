@@ -188,16 +188,12 @@ def plot_shap_values(sv: ShapValues, path: str | Path, *, kind: str = "beeswarm"
                      title: str | None = None) -> Path:
     """Summary plot (``beeswarm`` or ``bar``) of SHAP values, written atomically to ``path`` (format from suffix)."""
     # Figure + Agg canvas (not pyplot): no global state, safe in threads and headless runs
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from lsm_core.io import atomic_path
+    from lsm_core.plots import new_figure, save_figure
 
     if kind not in ("beeswarm", "bar"):
         raise ModelError(f"plot kind must be 'beeswarm' or 'bar', got {kind!r}")
     order = list(sv.importance().index[:max_display])[::-1]  # most important on top
-    fig = Figure(figsize=(7, 1.2 + 0.4 * len(order)), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(7, 1.2 + 0.4 * len(order))
     ax = fig.add_subplot()
     if kind == "bar":
         ax.barh(order, sv.importance()[order], color="tab:blue")
@@ -217,10 +213,7 @@ def plot_shap_values(sv: ShapValues, path: str | Path, *, kind: str = "beeswarm"
         bar.ax.set_yticklabels(["low", "high"])
         bar.set_label("factor value")
     ax.set_title(title or f"SHAP summary ({sv.explainer} explainer, {len(sv.data)} rows)")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_shap_summary(model: Any, X: pd.DataFrame, path: str | Path, *, kind: str = "beeswarm",

@@ -449,13 +449,9 @@ def js_threshold_curve(probability: np.ndarray, factors: np.ndarray, positive: n
 def plot_js_curve(curve: JSCurve, path: str | Path) -> Path:
     """Plot D(t) against t (%) with the minimum marked; written atomically to ``path`` (format from suffix)."""
     # imported here so that the science functions stay importable without a plotting stack
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from lsm_core.plots import new_figure, save_figure
 
-    from lsm_core.io import atomic_path
-
-    fig = Figure(figsize=(7, 4), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(7, 4)
     ax = fig.add_subplot()
     ax.plot(curve.thresholds_pct, curve.d, color="tab:blue", lw=1.8, label="D(t)")
     d_min = float(np.nanmin(curve.d))
@@ -464,10 +460,7 @@ def plot_js_curve(curve: JSCurve, path: str | Path) -> Path:
     ax.set(xlabel="probability threshold t (%)", ylabel="weighted JS divergence D(t) (nats)", xlim=(0, 100))
     ax.grid(alpha=0.3)
     ax.legend()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def js_threshold_for_rasters(probability_path: str | Path, stack_path: str | Path, positive_values: ArrayLike, *,

@@ -26,3 +26,13 @@ def test_map_preview_is_a_thumbnail_of_a_large_map(tmp_path):
     with Image.open(out) as im:
         w, h = im.size
     assert 300 < w < 1000 and h < w
+
+
+def test_save_figure_takes_the_format_from_the_suffix_and_falls_back_to_png(tmp_path):
+    from lsm_core.plots import new_figure, save_figure
+
+    fig = new_figure(3, 2)
+    fig.add_subplot().plot([0, 1], [1, 0])
+    assert save_figure(fig, tmp_path / "a" / "f.svg").read_text().lstrip().startswith("<?xml")
+    odd = save_figure(fig, tmp_path / "2026-01.preview", dpi=50)  # a suffix matplotlib does not know: PNG
+    assert odd.read_bytes()[1:4] == b"PNG" and sorted(p.name for p in tmp_path.iterdir()) == ["2026-01.preview", "a"]
