@@ -107,7 +107,7 @@ def environment_factors(context: dg.AssetExecutionContext, paths: LsmPaths, stud
     info = environment.environment_factors(cfg, *period_bounds(period), out)
     yield dg.Output(RasterFile(out), metadata={"ndvi_scenes": ", ".join(info["ndvi_scenes"]),
                                                "lithology_units": str(info["lithology_units"]),
-                                               "factors": ", ".join(info.bands),
+                                               "factors": ", ".join(info["bands"]),
                                                "factors_left_out": _left_out_md(info["left_out"])})
 
 
