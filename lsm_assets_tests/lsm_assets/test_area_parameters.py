@@ -18,6 +18,7 @@ from lsm_core.errors import SamplingError
 from lsm_core.synthetic.toy import toy_area
 
 
+# the toy area holds 4 landslides: 2 common spatial folds
 def _run(tmp_path, parameters: dict, config: NegativeSamplingConfig) -> gpd.GeoDataFrame:
     toy = toy_area(tmp_path / "toy")
     folder = tmp_path / "data" / "study_areas" / "toy"
@@ -31,24 +32,26 @@ def _run(tmp_path, parameters: dict, config: NegativeSamplingConfig) -> gpd.GeoD
     pos = gpd.GeoDataFrame(pos, geometry=gpd.points_from_xy(pos["x"], pos["y"]), crs=toy.grid.crs)
     ctx = dg.build_asset_context(partition_key=area_period_key("toy", "202001-202012"))
     out = negative_samples(ctx, config, LsmPaths(data_root=str(tmp_path / "data")), toy.stack, toy.events, pos)
+    # the strategies' own draws (the uniform area sample of the yardstick comes along in the same table)
+    out = out[out["strategy"].isin(config.strategies)]
     out.attrs["n_positive"] = len(pos)
     return out
 
 
 def test_sampling_ratio_of_area_yaml_sets_the_number_of_negatives(tmp_path):
-    out = _run(tmp_path, {"sampling_ratio": 2.0}, NegativeSamplingConfig(strategies=["random"]))
+    out = _run(tmp_path, {"sampling_ratio": 2.0}, NegativeSamplingConfig(strategies=["random"], cv_folds=2))
     assert len(out) == sampling.n_negatives(out.attrs["n_positive"], 2.0) != out.attrs["n_positive"]
 
 
 def test_config_ratio_still_overrides_the_area(tmp_path):
-    out = _run(tmp_path, {"sampling_ratio": 2.0}, NegativeSamplingConfig(strategies=["random"], ratio=1.0))
+    out = _run(tmp_path, {"sampling_ratio": 2.0}, NegativeSamplingConfig(strategies=["random"], ratio=1.0, cv_folds=2))
     assert len(out) == sampling.n_negatives(out.attrs["n_positive"], 1.0)
 
 
 def test_buffer_of_zero_metres_is_not_the_default(tmp_path):
     # the toy area is 400 m across: the 500 m default leaves no pixel, 0 m (area.yaml) leaves plenty
     with pytest.raises(SamplingError, match="> 500 m from known landslides"):
-        _run(tmp_path / "a", {}, NegativeSamplingConfig(strategies=["buffer"]))
-    zero = _run(tmp_path / "b", {"buffer_m": 0}, NegativeSamplingConfig(strategies=["buffer"]))
+        _run(tmp_path / "a", {}, NegativeSamplingConfig(strategies=["buffer"], cv_folds=2))
+    zero = _run(tmp_path / "b", {"buffer_m": 0}, NegativeSamplingConfig(strategies=["buffer"], cv_folds=2))
     assert len(zero) == sampling.n_negatives(zero.attrs["n_positive"], 1.0)
     assert (zero["strategy"] == "buffer").all()
