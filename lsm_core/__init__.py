@@ -31,6 +31,7 @@ from lsm_core.errors import (
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
     "AreaGrid": "grid",
+    "EnvironmentFactorsResult": "environment",
     "slope_deg": "terrain", "aspect_deg": "terrain", "terrain_factors": "terrain",
     "route_d8": "hydrology", "flow_accumulation": "hydrology",
     "distance_decay": "proximity", "proximity_factor": "proximity", "watersheds": "proximity",
@@ -56,7 +57,8 @@ _LAZY: dict[str, str] = {
 
 # the literal list (not built from _LAZY) lets linters and type checkers read it
 __all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError", "InventoryError", "LsmError",
-           "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "FactorStackResult",
+           "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "EnvironmentFactorsResult",
+           "FactorStackResult",
            "JSHistogramAccumulator", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PUDiagnostics", "PredictMapResult",
            "ProneAreasResult", "RepeatedSpatialKFold", "SpatialKFold", "WeightScheme",
            "aspect_deg", "buffer_negatives", "build_factor_stack", "classify", "decimal_years", "deformation_rate",
@@ -84,6 +86,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from lsm_core.contingency import deformation_susceptibility_contingency
     from lsm_core.deformation import decimal_years, deformation_rate, fit_velocity, los_to_downslope
+    from lsm_core.environment import EnvironmentFactorsResult
     from lsm_core.evaluation import prediction_rate_curve, prone_occurrence, training_accuracy
     from lsm_core.grid import AreaGrid
     from lsm_core.hydrology import flow_accumulation, route_d8

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -17,10 +19,24 @@ from lsm_core.errors import ConfigError, InputFileError
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterWriter, raster_window_on_grid, read_vector
 
-__all__ = ["BANDS", "CATEGORICAL", "environment_factors", "ndvi_mean", "rasterize_codes"]
+__all__ = ["BANDS", "CATEGORICAL", "EnvironmentFactorsResult", "environment_factors", "ndvi_mean", "rasterize_codes"]
 
 BANDS = ["lithology", "rainfall_mm_yr", "ndvi_mean"]
 CATEGORICAL = ["lithology"]
+
+
+@dataclass(frozen=True)
+class EnvironmentFactorsResult:
+    """What ``environment_factors`` wrote: band names, bands left out (band -> why), NDVI scene dates, unit codes."""
+
+    bands: list[str]  # written, in order (subset of BANDS; empty: an absent layer)
+    left_out: dict[str, str] = field(default_factory=dict)  # band -> why area.yaml does not give it
+    ndvi_scenes: list[str] = field(default_factory=list)  # ISO dates of the scenes averaged
+    lithology_units: list[int] = field(default_factory=list)  # sorted lithology codes present
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
 
 
 def rasterize_codes(polygons: gpd.GeoDataFrame, code_field: str, grid: AreaGrid, window: Window) -> np.ndarray:
@@ -45,7 +61,7 @@ def ndvi_mean(paths: list[Path], grid: AreaGrid, window: Window) -> np.ndarray:
 
 
 def environment_factors(cfg: AreaConfig, start: dt.date, end: dt.date, out_path: str | Path, *,
-                        block: int = 512) -> dict:
+                        block: int = 512) -> EnvironmentFactorsResult:
     """Write lithology code, rainfall (mm/yr, bilinear) and the NDVI mean of the period's scenes, window by window.
 
     A band whose layer the area.yaml does not give is left out (``left_out``: band -> why); with none of
@@ -58,12 +74,11 @@ def environment_factors(cfg: AreaConfig, start: dt.date, end: dt.date, out_path:
                           cfg.folder / "area.yaml")
     bands, left_out = environment_bands(cfg, start, end)
     have = {b: b in bands for b in BANDS}
-    info: dict = {"bands": bands, "left_out": left_out, "ndvi_scenes": [str(s.date) for s in scenes],
-                  "lithology_units": []}
+    ndvi_scenes = [str(s.date) for s in scenes]
     if not bands:
         write_absent_layer(grid, out_path, "environment", "no lithology, rainfall or NDVI layer in area.yaml",
                            block=block)
-        return info
+        return EnvironmentFactorsResult(bands, left_out, ndvi_scenes)
     lith = read_vector(cfg.layers["lithology"], grid, reproject=True) if have["lithology"] else None
     if lith is not None and cfg.lithology_code_field not in lith.columns:
         raise InputFileError(f"no column {cfg.lithology_code_field!r} (columns: {list(lith.columns)})",
@@ -79,6 +94,5 @@ def environment_factors(cfg: AreaConfig, start: dt.date, end: dt.date, out_path:
             if scenes:
                 parts.append(ndvi_mean([s.path for s in scenes], grid, b.write))
             w.write(np.stack(parts), b.write)
-    if lith is not None:
-        info["lithology_units"] = sorted(int(c) for c in lith[cfg.lithology_code_field].unique())
-    return info
+    units = sorted(int(c) for c in lith[cfg.lithology_code_field].unique()) if lith is not None else []
+    return EnvironmentFactorsResult(bands, left_out, ndvi_scenes, units)

@@ -105,10 +105,10 @@ def environment_factors(context: dg.AssetExecutionContext, paths: LsmPaths, stud
     cfg = paths.area(area)
     out = paths.output_path("environment_factors", area, period, "tif")
     info = environment.environment_factors(cfg, *period_bounds(period), out)
-    yield dg.Output(RasterFile(out), metadata={"ndvi_scenes": ", ".join(info["ndvi_scenes"]),
-                                               "lithology_units": str(info["lithology_units"]),
-                                               "factors": ", ".join(info["bands"]),
-                                               "factors_left_out": _left_out_md(info["left_out"])})
+    yield dg.Output(RasterFile(out), metadata={"ndvi_scenes": ", ".join(info.ndvi_scenes),
+                                               "lithology_units": str(info.lithology_units),
+                                               "factors": ", ".join(info.bands),
+                                               "factors_left_out": _left_out_md(info.left_out)})
 
 
 @dg.asset(partitions_def=area_period_partitions, description="Annual mean LOS (or downslope) velocity in mm/yr "

@@ -56,7 +56,7 @@ def test_environment_factors_keep_only_the_layers_given(tmp_path):
     _raster(folder / "rain.tif", np.full((40, 50), 1800.0))
     cfg = load_area(folder)
     info = environment_factors(cfg, dt.date(2000, 1, 1), dt.date(2000, 12, 31), tmp_path / "env.tif")
-    assert info["bands"] == ["rainfall_mm_yr"] and set(info["left_out"]) == {"lithology", "ndvi_mean"}
+    assert info.bands == ["rainfall_mm_yr"] and set(info.left_out) == {"lithology", "ndvi_mean"}
     env = RasterFile(tmp_path / "env.tif")
     assert env.names == ["rainfall_mm_yr"] and np.allclose(env.read(), 1800.0)
     assert area_scope.absent_reason(env) is None
@@ -66,7 +66,7 @@ def test_no_environment_layer_gives_an_absent_layer_the_stack_leaves_out(tmp_pat
     cfg = load_area(_area(tmp_path, {}))
     info = environment_factors(cfg, dt.date(2000, 1, 1), dt.date(2000, 12, 31), tmp_path / "env.tif")
     env = RasterFile(tmp_path / "env.tif")
-    assert info["bands"] == [] and np.isnan(env.read()).all() and env.grid.shape == cfg.grid.shape
+    assert info.bands == [] and np.isnan(env.read()).all() and env.grid.shape == cfg.grid.shape
     assert area_scope.absent_reason(env) == "no lithology, rainfall or NDVI layer in area.yaml"
     velocity = RasterFile(area_scope.write_absent_layer(cfg.grid, tmp_path / "v.tif", "velocity_mm_yr", "no InSAR"))
     terrain = RasterFile(_raster(tmp_path / "slope.tif", np.ones((40, 50))))

@@ -110,7 +110,8 @@ def test_pytest_collects_the_doctests_of_lsm_core():
     assert "--doctest-modules" in cfg["tool:pytest"]["addopts"].split()
 
 
-@pytest.mark.parametrize("qualname", ["prone.ProneAreasResult", "predict.PredictMapResult", "stack.FactorStackResult"])
+@pytest.mark.parametrize("qualname", ["prone.ProneAreasResult", "predict.PredictMapResult", "stack.FactorStackResult",
+                                      "environment.EnvironmentFactorsResult"])
 def test_result_objects_are_frozen_typed_dataclasses_with_as_dict(qualname):
     import dataclasses
 
