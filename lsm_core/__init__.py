@@ -37,7 +37,7 @@ _LAZY: dict[str, str] = {
     "distance_decay": "proximity", "proximity_factor": "proximity", "watersheds": "proximity",
     "slope_units": "proximity",
     "fit_velocity": "deformation", "decimal_years": "deformation", "los_to_downslope": "deformation",
-    "deformation_rate": "deformation",
+    "deformation_rate": "deformation", "DeformationRateResult": "deformation",
     "positive_samples": "sampling", "random_negatives": "sampling", "buffer_negatives": "sampling",
     "insar_pu_negatives": "sampling", "PUDiagnostics": "sampling", "NegativeStrategy": "sampling",
     "NEGATIVE_STRATEGIES": "sampling",
@@ -57,7 +57,8 @@ _LAZY: dict[str, str] = {
 
 # the literal list (not built from _LAZY) lets linters and type checkers read it
 __all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError", "InventoryError", "LsmError",
-           "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "EnvironmentFactorsResult",
+           "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "DeformationRateResult",
+           "EnvironmentFactorsResult",
            "FactorStackResult",
            "JSHistogramAccumulator", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PUDiagnostics", "PredictMapResult",
            "ProneAreasResult", "RepeatedSpatialKFold", "SpatialKFold", "WeightScheme",
@@ -85,7 +86,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from lsm_core.contingency import deformation_susceptibility_contingency
-    from lsm_core.deformation import decimal_years, deformation_rate, fit_velocity, los_to_downslope
+    from lsm_core.deformation import (
+        DeformationRateResult,
+        decimal_years,
+        deformation_rate,
+        fit_velocity,
+        los_to_downslope,
+    )
     from lsm_core.environment import EnvironmentFactorsResult
     from lsm_core.evaluation import prediction_rate_curve, prone_occurrence, training_accuracy
     from lsm_core.grid import AreaGrid

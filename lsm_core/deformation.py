@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,8 @@ from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 from lsm_core.io import RasterWriter, band_names, check_overlap, grid_of, raster_window_on_grid, read_raster, warp_scale
 from lsm_core.mintpy import STD_DATASET, open_mintpy
 
-__all__ = ["BANDS", "MIN_EPOCHS", "MIN_SENSITIVITY", "clip_coefficient", "decimal_years", "deformation_rate",
-           "downslope_coefficient", "fit_velocity", "los_to_downslope", "los_unit_vector"]
+__all__ = ["BANDS", "MIN_EPOCHS", "MIN_SENSITIVITY", "DeformationRateResult", "clip_coefficient", "decimal_years",
+           "deformation_rate", "downslope_coefficient", "fit_velocity", "los_to_downslope", "los_unit_vector"]
 
 BANDS = ("velocity_mm_yr", "velocity_stderr_mm_yr", "n_epochs", "quality")
 QUALITY_MASKED, QUALITY_VALID, QUALITY_CAPPED = 0, 1, 2
@@ -56,6 +56,33 @@ MIN_SENSITIVITY = 0.2
 # Median/percentiles in the summary use at most this many pixels (a fixed global stride), so
 # memory stays bounded on large areas and the numbers do not depend on the block size.
 _SUMMARY_SAMPLE = 1_000_000
+
+
+@dataclass(frozen=True)
+class DeformationRateResult:
+    """What ``deformation_rate`` wrote: source, component, pixel counts, shares (0..1), velocity stats (mm/yr)."""
+
+    kind: str  # "timeseries" or "velocity"
+    source: str  # file name of the delivery's data
+    unit_in: str  # the delivery's unit
+    unit: str  # always "mm/yr"
+    component: str  # "los" or "downslope"
+    n_dates: int
+    n_pixels: int  # grid pixels
+    valid_pixels: int  # pixels with a velocity
+    valid_share: float  # valid / grid pixels, 0..1
+    capped_share: float  # valid pixels whose downslope coefficient was clipped, 0..1
+    median_abs_velocity_mm_yr: float | None  # None without valid pixels
+    p95_abs_velocity_mm_yr: float | None
+    median_stderr_mm_yr: float | None
+    min_coherence: float  # 0..1
+    min_epochs: int | None  # None for a velocity delivery
+    resampling: str  # rasterio Resampling name
+    file_bands: int  # bands (epochs) in the delivery file
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
 
 
 def decimal_years(dates: Sequence[dt.date]) -> np.ndarray:
@@ -163,7 +190,7 @@ def deformation_rate(delivery: Delivery, grid: AreaGrid, out_path: str | Path, *
                      min_epochs: int = MIN_EPOCHS, project_downslope: bool = False,
                      slope_deg_path: str | Path | None = None, aspect_deg_path: str | Path | None = None,
                      min_sensitivity: float = MIN_SENSITIVITY, resampling: Resampling = Resampling.bilinear,
-                     block: int = DEFAULT_BLOCK) -> dict[str, Any]:
+                     block: int = DEFAULT_BLOCK) -> DeformationRateResult:
     """Write the deformation-rate COG (mm/yr, bands ``BANDS``) for a delivery; return a summary for metadata.
 
     A time series is fitted per pixel (``fit_velocity``); a velocity delivery is converted and
@@ -347,18 +374,18 @@ def _tags(delivery: Delivery, min_coherence: float, min_epochs: int, projected: 
 
 def _summary(delivery: Delivery, grid: AreaGrid, src: _Source, counts: dict[str, int],
              samples: dict[str, list[np.ndarray]], min_coherence: float, min_epochs: int, projected: bool,
-             resampling: Resampling) -> dict[str, Any]:
+             resampling: Resampling) -> DeformationRateResult:
     v, se = np.concatenate(samples["v"]), np.concatenate(samples["se"])
     se = se[np.isfinite(se)]
     valid = counts["valid"]
-    return {
-        "kind": delivery.kind, "source": delivery.data_path.name, "unit_in": delivery.unit, "unit": "mm/yr",
-        "component": "downslope" if projected else "los", "n_dates": len(delivery.dates),
-        "n_pixels": grid.n_pixels, "valid_pixels": valid, "valid_share": valid / grid.n_pixels,
-        "capped_share": counts["capped"] / valid if valid else 0.0,
-        "median_abs_velocity_mm_yr": float(np.median(v)) if v.size else None,
-        "p95_abs_velocity_mm_yr": float(np.percentile(v, 95)) if v.size else None,
-        "median_stderr_mm_yr": float(np.median(se)) if se.size else None,
-        "min_coherence": min_coherence, "min_epochs": min_epochs if delivery.kind == "timeseries" else None,
-        "resampling": resampling.name, "file_bands": src.count,
-    }
+    return DeformationRateResult(
+        kind=delivery.kind, source=delivery.data_path.name, unit_in=delivery.unit, unit="mm/yr",
+        component="downslope" if projected else "los", n_dates=len(delivery.dates),
+        n_pixels=grid.n_pixels, valid_pixels=valid, valid_share=valid / grid.n_pixels,
+        capped_share=counts["capped"] / valid if valid else 0.0,
+        median_abs_velocity_mm_yr=float(np.median(v)) if v.size else None,
+        p95_abs_velocity_mm_yr=float(np.percentile(v, 95)) if v.size else None,
+        median_stderr_mm_yr=float(np.median(se)) if se.size else None,
+        min_coherence=min_coherence, min_epochs=min_epochs if delivery.kind == "timeseries" else None,
+        resampling=resampling.name, file_bands=src.count,
+    )

@@ -134,7 +134,7 @@ def deformation_rate(context: dg.AssetExecutionContext, config: DeformationConfi
         aspect_deg_path=terrain.aspect_sidecar(terrain_factors.path) if config.project_downslope else None)
     yield dg.Output(RasterFile(out), metadata={
         "delivery": str(delivery.folder), "delivery_version": version.version, "replaces": str(version.replaces),
-        "kind": delivery.kind, **{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}})
+        "kind": delivery.kind, **{k: v for k, v in summary.as_dict().items() if isinstance(v, (int, float, str, bool))}})
 
 
 @dg.asset(partitions_def=area_period_partitions, description="All factors aligned on the area grid with one "

@@ -201,9 +201,9 @@ def test_timeseries_delivery_recovers_velocity_and_masks_low_coherence(tmp_path)
     assert np.nanmax(r["velocity_stderr_mm_yr"][inner]) < 0.5
     assert set(np.unique(r["n_epochs"][inner])) <= {11.0, 12.0}
     assert np.isnan(r["velocity_mm_yr"][low]).all() and np.isnan(r["velocity_stderr_mm_yr"][low]).all()
-    assert summary["kind"] == "timeseries" and summary["n_dates"] == 12
-    assert 0.5 < summary["valid_share"] < 1.0
-    assert summary["median_abs_velocity_mm_yr"] > 0
+    assert summary.kind == "timeseries" and summary.n_dates == 12
+    assert 0.5 < summary.valid_share < 1.0
+    assert summary.median_abs_velocity_mm_yr > 0
 
 
 @pytest.mark.parametrize("fmt", ["tif", "h5"])
@@ -221,8 +221,9 @@ def test_windowed_equals_whole(tmp_path, fmt):
     # GeoTIFFs agree exactly; MintPy windows are warped from sub-arrays with their own origins, so
     # bilinear weights differ in the last float32 bit.
     np.testing.assert_allclose(read_raster(small), read_raster(whole), rtol=0, atol=0 if fmt == "tif" else 1e-5)
-    assert s1.keys() == s2.keys()
-    assert all(s1[k] == (pytest.approx(s2[k], rel=1e-5, abs=1e-5) if isinstance(s2[k], float) else s2[k]) for k in s1)
+    d1, d2 = s1.as_dict(), s2.as_dict()
+    assert d1.keys() == d2.keys()
+    assert all(d1[k] == (pytest.approx(d2[k], rel=1e-5, abs=1e-5) if isinstance(d2[k], float) else d2[k]) for k in d1)
 
 
 def test_mintpy_timeseries_matches_geotiff(tmp_path):
@@ -255,7 +256,7 @@ def test_mintpy_velocity_latlon_with_std(tmp_path):
     np.testing.assert_allclose(r["velocity_mm_yr"], -12.0, rtol=1e-5)
     np.testing.assert_allclose(r["velocity_stderr_mm_yr"], 2.0, rtol=1e-5)
     assert (r["n_epochs"] == 0).all() and (r["quality"] == QUALITY_VALID).all()
-    assert summary["valid_share"] == 1.0 and summary["median_stderr_mm_yr"] == pytest.approx(2.0)
+    assert summary.valid_share == 1.0 and summary.median_stderr_mm_yr == pytest.approx(2.0)
 
 
 def test_velocity_tif_mm_per_day_reprojected(tmp_path):
@@ -294,7 +295,7 @@ def test_downslope_projection_flags_capped_pixels(tmp_path):
     coef = downslope_coefficient(np.array(30.0), np.array(90.0), -12.0, 39.0)
     np.testing.assert_allclose(r["velocity_mm_yr"][right], -8.0 / coef, rtol=1e-5)
     np.testing.assert_allclose(r["velocity_mm_yr"][left], -8.0 / -0.2, rtol=1e-5)
-    assert summary["component"] == "downslope" and summary["capped_share"] == pytest.approx(0.5)
+    assert summary.component == "downslope" and summary.capped_share == pytest.approx(0.5)
 
 
 # ---------------------------------------------------------------- bad input
@@ -416,7 +417,7 @@ def test_slumgullion_speed_is_high_inside_the_kinematic_elements(tmp_path):
     speed = np.abs(r["velocity_mm_yr"])
     med_in, med_out = np.median(speed[valid & inside]), np.median(speed[valid & ~inside])
     print(f"Slumgullion median speed inside {med_in:.0f} mm/yr, outside {med_out:.0f} mm/yr, "
-          f"ratio {med_in / med_out:.1f}; valid share {summary['valid_share']:.2f}")
+          f"ratio {med_in / med_out:.1f}; valid share {summary.valid_share:.2f}")
     assert med_in > 5 * med_out
 
 

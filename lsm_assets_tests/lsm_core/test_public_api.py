@@ -111,7 +111,7 @@ def test_pytest_collects_the_doctests_of_lsm_core():
 
 
 @pytest.mark.parametrize("qualname", ["prone.ProneAreasResult", "predict.PredictMapResult", "stack.FactorStackResult",
-                                      "environment.EnvironmentFactorsResult"])
+                                      "environment.EnvironmentFactorsResult", "deformation.DeformationRateResult"])
 def test_result_objects_are_frozen_typed_dataclasses_with_as_dict(qualname):
     import dataclasses
 
