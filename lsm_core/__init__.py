@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "prone_areas": "prone", "ProneAreasResult": "prone", "natural_breaks": "prone", "classify": "prone",
     "open_close": "prone",
     "training_accuracy": "evaluation", "prone_occurrence": "evaluation", "prediction_rate_curve": "evaluation",
+    "PredictionRateCurve": "evaluation", "MaskSummary": "evaluation",
     "deformation_susceptibility_contingency": "contingency",
     "generate_demo": "synthetic", "generate_area": "synthetic", "toy_area": "synthetic",
 }
@@ -59,7 +60,7 @@ _LAZY: dict[str, str] = {
 __all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError", "InventoryError", "LsmError",
            "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "DeformationRateResult",
            "EnvironmentFactorsResult",
-           "FactorStackResult",
+           "FactorStackResult", "MaskSummary", "PredictionRateCurve",
            "JSHistogramAccumulator", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PUDiagnostics", "PredictMapResult",
            "ProneAreasResult", "RepeatedSpatialKFold", "SpatialKFold", "WeightScheme",
            "aspect_deg", "buffer_negatives", "build_factor_stack", "classify", "decimal_years", "deformation_rate",
@@ -94,7 +95,13 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         los_to_downslope,
     )
     from lsm_core.environment import EnvironmentFactorsResult
-    from lsm_core.evaluation import prediction_rate_curve, prone_occurrence, training_accuracy
+    from lsm_core.evaluation import (
+        MaskSummary,
+        PredictionRateCurve,
+        prediction_rate_curve,
+        prone_occurrence,
+        training_accuracy,
+    )
     from lsm_core.grid import AreaGrid
     from lsm_core.hydrology import flow_accumulation, route_d8
     from lsm_core.models import make_model

@@ -24,7 +24,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,7 +40,8 @@ from lsm_core.grid import DEFAULT_BLOCK
 from lsm_core.io import grid_of, read_raster, read_vector
 from lsm_core.prone import DEFAULT_MIN_AREA_M2, prone_areas, raster_natural_breaks
 
-__all__ = ["NO_LATER_EVENTS", "NO_POSITIVES", "NO_SCORED_EVENTS", "STATUS_OK", "comparison_thresholds",
+__all__ = ["NO_LATER_EVENTS", "NO_POSITIVES", "NO_SCORED_EVENTS", "STATUS_OK", "MaskSummary", "PredictionRateCurve",
+           "comparison_thresholds",
            "evaluate_thresholds", "evaluation_row", "initiation_points", "mask_summary", "prediction_rate_curve",
            "prone_occurrence", "training_accuracy", "values_at"]
 
@@ -179,8 +182,38 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
             "dropped_event_ids": dropped_ids, "status": STATUS_OK}
 
 
+@dataclass(frozen=True)
+class PredictionRateCurve:
+    """Prediction-rate curve: event share (0..1) at each area share (0..1), its AUC (0..1), event counts, status."""
+
+    area_share: np.ndarray  # 0..1, ``n_points`` values from 0 to 1
+    event_share: np.ndarray  # 0..1 at each area share (NaN without scored events)
+    auc: float  # area under the curve, 0..1 (NaN without scored events)
+    n_events: int  # later events given
+    n_scored: int  # of them on a valid probability pixel
+    n_dropped: int  # off the grid or on nodata
+    status: str  # STATUS_OK, NO_LATER_EVENTS or NO_SCORED_EVENTS
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MaskSummary:
+    """Pixel counts of a 0/1 prone mask and the prone share (0..1) of its valid area."""
+
+    prone_pixels: int
+    valid_pixels: int  # pixels that are not nodata
+    prone_share: float  # prone / valid, 0..1 (NaN without valid pixels)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
+
+
 def prediction_rate_curve(probability_path: str | Path, later_events: gpd.GeoDataFrame, n_points: int = 101, *,
-                          n_bins: int = 10_000, block: int = DEFAULT_BLOCK) -> dict:
+                          n_bins: int = 10_000, block: int = DEFAULT_BLOCK) -> PredictionRateCurve:
     """Prediction-rate curve (event share vs area share, both 0..1, at ``n_points`` area shares) and its AUC.
 
     Events off the grid or on nodata pixels are not scored (``n_scored`` < ``n_events``).
@@ -201,15 +234,16 @@ def prediction_rate_curve(probability_path: str | Path, later_events: gpd.GeoDat
         pe = values_at(probability_path, *grid.rowcol(*initiation_points(later_events)), block=block)
         pe = pe[np.isfinite(pe)]
     if pe.size == 0:
-        return {"area_share": xs, "event_share": np.full(n_points, np.nan), "auc": float("nan"),
-                "n_events": n_events, "n_scored": 0, "n_dropped": n_events,
-                "status": NO_LATER_EVENTS if n_events == 0 else NO_SCORED_EVENTS}
+        return PredictionRateCurve(area_share=xs, event_share=np.full(n_points, np.nan), auc=float("nan"),
+                                   n_events=n_events, n_scored=0, n_dropped=n_events,
+                                   status=NO_LATER_EVENTS if n_events == 0 else NO_SCORED_EVENTS)
     ev = np.bincount(_bin(pe, n_bins), minlength=n_bins)
     keep = area[::-1] > 0  # descending susceptibility; empty bins add no point
     x = np.concatenate([[0.0], np.cumsum(area[::-1][keep]) / area.sum()])
     y = np.concatenate([[0.0], np.cumsum(ev[::-1][keep]) / pe.size])
-    return {"area_share": xs, "event_share": np.interp(xs, x, y), "auc": float(np.trapezoid(y, x)),
-            "n_events": n_events, "n_scored": int(pe.size), "n_dropped": n_events - int(pe.size), "status": STATUS_OK}
+    return PredictionRateCurve(area_share=xs, event_share=np.interp(xs, x, y), auc=float(np.trapezoid(y, x)),
+                               n_events=n_events, n_scored=int(pe.size), n_dropped=n_events - int(pe.size),
+                               status=STATUS_OK)
 
 
 _LOGIT_SPAN = 18.5  # |logit| of the bins' range: 1e-8 .. 1 - 1e-8, beyond float32's resolution next to 1
@@ -227,14 +261,14 @@ def _bin(p: np.ndarray, n_bins: int) -> np.ndarray:
     return np.clip(np.floor((z + _LOGIT_SPAN) * (n_bins / (2 * _LOGIT_SPAN))), 0, n_bins - 1).astype(np.int64)
 
 
-def mask_summary(prone_mask_path: str | Path, *, block: int = DEFAULT_BLOCK) -> dict:
+def mask_summary(prone_mask_path: str | Path, *, block: int = DEFAULT_BLOCK) -> MaskSummary:
     """Prone and valid pixel counts of a 0/1 mask raster and the prone share (0..1) of the valid area."""
     prone = valid = 0
     for blk in grid_of(prone_mask_path).windows(block):
         m = read_raster(prone_mask_path, blk.write, [1])[0]
         prone += int(np.count_nonzero(m == 1))
         valid += int(np.count_nonzero(np.isfinite(m)))
-    return {"prone_pixels": prone, "valid_pixels": valid, "prone_share": prone / valid if valid else float("nan")}
+    return MaskSummary(prone_pixels=prone, valid_pixels=valid, prone_share=prone / valid if valid else float("nan"))
 
 
 def comparison_thresholds(probability_path: str | Path, adaptive_threshold: float, *, k: int = 5,
@@ -246,12 +280,12 @@ def comparison_thresholds(probability_path: str | Path, adaptive_threshold: floa
 
 
 def evaluation_row(threshold_name: str, threshold: float, *, training: Mapping, occurrence: Mapping,
-                   prone_share: float, prediction_rate: Mapping | None = None,
+                   prone_share: float, prediction_rate: PredictionRateCurve | None = None,
                    inventory: Mapping | None = None) -> dict:
     """One history row: threshold, TA, POR, LOR, L (scored later events), what was dropped (no susceptibility),
     prone share, the map's prediction-rate AUC, status, inventory state."""
     statuses = [s for s in (training.get("status"), occurrence.get("status"),
-                            prediction_rate.get("status") if prediction_rate else None) if s and s != STATUS_OK]
+                            prediction_rate.status if prediction_rate else None) if s and s != STATUS_OK]
     row = {"threshold_name": threshold_name, "threshold": float(threshold),
            "TA": float(training["TA"]), "n_positive": int(training["n_positive"]),
            "n_positive_inside": int(training["n_inside"]),
@@ -259,7 +293,7 @@ def evaluation_row(threshold_name: str, threshold: float, *, training: Mapping, 
            "n_later_inside": int(occurrence["n_inside"]),
            "L_dropped": int(occurrence.get("L_dropped", 0)),
            "n_positive_dropped": int(training.get("n_positive_dropped", 0)), "prone_share": float(prone_share),
-           "map_prediction_rate_auc": float(prediction_rate["auc"]) if prediction_rate else float("nan"),
+           "map_prediction_rate_auc": float(prediction_rate.auc) if prediction_rate else float("nan"),
            "status": "; ".join(dict.fromkeys(statuses)) or STATUS_OK}
     for key, value in (inventory or {}).items():
         row[f"inventory_{key}"] = value
@@ -268,7 +302,7 @@ def evaluation_row(threshold_name: str, threshold: float, *, training: Mapping, 
 
 def evaluate_thresholds(probability_path: str | Path, adaptive_threshold: float, adaptive_prone_path: str | Path,
                         positive_rows: ArrayLike, positive_cols: ArrayLike, later_events: gpd.GeoDataFrame, *,
-                        comparison_dir: str | Path, stem: str, prediction_rate: Mapping | None = None,
+                        comparison_dir: str | Path, stem: str, prediction_rate: PredictionRateCurve | None = None,
                         inventory: Mapping | None = None, opening_radius_px: int = 1, closing_radius_px: int = 1,
                         min_area_m2: float = DEFAULT_MIN_AREA_M2) -> list[dict]:
     """History rows (``evaluation_row``) for the adaptive threshold and every comparison threshold.
@@ -289,6 +323,6 @@ def evaluate_thresholds(probability_path: str | Path, adaptive_threshold: float,
         rows.append(evaluation_row(name, t, training=training_accuracy(mask, positive_rows, positive_cols,
                                                                        probability_path=probability_path),
                                    occurrence=prone_occurrence(mask, later_events, probability_path=probability_path),
-                                   prone_share=mask_summary(mask)["prone_share"], prediction_rate=prediction_rate,
+                                   prone_share=mask_summary(mask).prone_share, prediction_rate=prediction_rate,
                                    inventory=inventory))
     return rows

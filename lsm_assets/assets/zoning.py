@@ -170,8 +170,8 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
         later = catalog.read_events(con, area, landslide_inventory.crs, after=period_end)
     rate = evaluation.prediction_rate_curve(susceptibility_map.path, later)
     curve_path = write_table(paths.output_path("prone_area_evaluation", area, period, "parquet").with_name(
-        f"{period}__prediction_rate.parquet"), pd.DataFrame({"area_share": rate["area_share"],
-                                                            "event_share": rate["event_share"]}))
+        f"{period}__prediction_rate.parquet"), pd.DataFrame({"area_share": rate.area_share,
+                                                            "event_share": rate.event_share}))
     rows = evaluation.evaluate_thresholds(
         susceptibility_map.path, _t_star(js_threshold), prone_areas.path, positive_samples["row"],
         positive_samples["col"], later, comparison_dir=paths.output_path("prone_area_evaluation", area, period,
@@ -195,7 +195,7 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     por_lor = ({"POR": area_scope.NO_DATES_STATUS, "LOR": area_scope.NO_DATES_STATUS} if undated
                else {"POR": float(adaptive["POR"]), "LOR": float(adaptive["LOR"])})
     context.add_output_metadata({**inventory, "TA": float(adaptive["TA"]), **por_lor, "later_events": int(adaptive["L"]),
-                                 "map_prediction_rate_auc": float(rate["auc"]),
+                                 "map_prediction_rate_auc": float(rate.auc),
                                  "later_events_dropped": int(adaptive["L_dropped"]), "status": str(adaptive["status"]),
                                  "prediction_rate_curve": dg.MetadataValue.path(str(curve_path)),
                                  "history": image(history_plot, "TA, POR and LOR over evaluations"),

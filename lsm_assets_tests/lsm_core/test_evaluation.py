@@ -108,7 +108,7 @@ def test_one_rule_events_without_susceptibility_are_dropped_from_por_and_the_cur
     assert res["POR"] == pytest.approx(2 / 3) and res["LOR"] == pytest.approx(1 / 3)
     assert res["missed_event_ids"] == ["e2"] and res["dropped_event_ids"] == ["e3", "off"]
     curve = prediction_rate_curve(tmp_path / "p.tif", events)
-    assert (curve["n_scored"], curve["n_dropped"]) == (res["L"], res["L_dropped"])
+    assert (curve.n_scored, curve.n_dropped) == (res["L"], res["L_dropped"])
     only_dropped = prone_occurrence(getattr(prone, source), events.iloc[3:], probability_path=tmp_path / "p.tif")
     assert only_dropped["L"] == 0 and math.isnan(only_dropped["POR"]) and only_dropped["L_dropped"] == 2
     assert only_dropped["status"] == NO_SCORED_EVENTS
@@ -146,7 +146,7 @@ def test_evaluation_row_has_every_field(prone, tmp_path):
                         "prone_share", "map_prediction_rate_auc", "status"}
     assert (row["TA"], row["POR"], row["LOR"], row["L"], row["status"]) == (0.5, 0.5, 0.5, 2, "ok")
     assert row["prone_share"] == pytest.approx(100 / (GRID.n_pixels - 1))
-    assert mask_summary(prone.raster) == {"prone_pixels": 100, "valid_pixels": GRID.n_pixels - 1,
+    assert mask_summary(prone.raster).as_dict() == {"prone_pixels": 100, "valid_pixels": GRID.n_pixels - 1,
                                              "prone_share": row["prone_share"]}
 
 
@@ -176,10 +176,10 @@ def test_prediction_rate_matches_a_full_sort(tmp_path):
     events = _events(list(zip(rows, cols, strict=True)))
     curve = prediction_rate_curve(path, events, n_points=51, block=7)
     x, y, auc = _naive_prediction_rate(prob, rows, cols)
-    assert curve["n_events"] == curve["n_scored"] == len(rows) and curve["status"] == "ok"
-    assert curve["auc"] == pytest.approx(auc, abs=0.005) and curve["auc"] > 0.55
-    np.testing.assert_allclose(curve["event_share"], np.interp(curve["area_share"], x, y), atol=0.02)
-    assert curve["area_share"][0] == 0 and curve["area_share"][-1] == 1 and curve["event_share"][-1] == 1
+    assert curve.n_events == curve.n_scored == len(rows) and curve.status == "ok"
+    assert curve.auc == pytest.approx(auc, abs=0.005) and curve.auc > 0.55
+    np.testing.assert_allclose(curve.event_share, np.interp(curve.area_share, x, y), atol=0.02)
+    assert curve.area_share[0] == 0 and curve.area_share[-1] == 1 and curve.event_share[-1] == 1
 
 
 def test_prediction_rate_keeps_the_order_of_a_polarised_map(tmp_path):
@@ -195,7 +195,7 @@ def test_prediction_rate_keeps_the_order_of_a_polarised_map(tmp_path):
     assert len(flat) > 20 and np.all(prob[rows, cols] >= 0.999)
     curve = prediction_rate_curve(path, _events(list(zip(rows, cols, strict=True))))
     *_, auc = _naive_prediction_rate(prob, rows, cols)
-    assert curve["auc"] == pytest.approx(auc, abs=0.002)
+    assert curve.auc == pytest.approx(auc, abs=0.002)
     # equal-width bins in p tie every event with the whole top bin: the AUC they gave is far off
     top = np.mean(prob >= 0.999)
     assert auc - (1 - top + top / 2) > 0.05
@@ -207,11 +207,11 @@ def test_prediction_rate_auc_perfect_and_random(tmp_path):
     path = _write(tmp_path, "p.tif", prob)
     top = np.argsort(-prob.ravel())[:12]
     perfect = prediction_rate_curve(path, _events(list(zip(top // 40, top % 40, strict=True))))
-    assert perfect["auc"] > 0.99
+    assert perfect.auc > 0.99
     cells = list(zip(rng.integers(0, 30, 2000), rng.integers(0, 40, 2000), strict=True))
-    assert prediction_rate_curve(path, _events(cells))["auc"] == pytest.approx(0.5, abs=0.03)
+    assert prediction_rate_curve(path, _events(cells)).auc == pytest.approx(0.5, abs=0.03)
     none = prediction_rate_curve(path, _events([]))
-    assert math.isnan(none["auc"]) and none["status"] == NO_LATER_EVENTS
+    assert math.isnan(none.auc) and none.status == NO_LATER_EVENTS
 
 
 # --- deformation-susceptibility contingency ------------------------------------------------------------
