@@ -52,13 +52,14 @@ _LAZY: dict[str, str] = {
     "open_close": "prone",
     "training_accuracy": "evaluation", "prone_occurrence": "evaluation", "prediction_rate_curve": "evaluation",
     "PredictionRateCurve": "evaluation", "MaskSummary": "evaluation",
-    "deformation_susceptibility_contingency": "contingency",
+    "deformation_susceptibility_contingency": "contingency", "ContingencyResult": "contingency",
     "generate_demo": "synthetic", "generate_area": "synthetic", "toy_area": "synthetic",
 }
 
 # the literal list (not built from _LAZY) lets linters and type checkers read it
 __all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError", "InventoryError", "LsmError",
-           "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "DeformationRateResult",
+           "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "ContingencyResult",
+           "DeformationRateResult",
            "EnvironmentFactorsResult",
            "FactorStackResult", "MaskSummary", "PredictionRateCurve",
            "JSHistogramAccumulator", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PUDiagnostics", "PredictMapResult",
@@ -86,7 +87,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
-    from lsm_core.contingency import deformation_susceptibility_contingency
+    from lsm_core.contingency import ContingencyResult, deformation_susceptibility_contingency
     from lsm_core.deformation import (
         DeformationRateResult,
         decimal_years,

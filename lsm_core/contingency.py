@@ -18,6 +18,7 @@ the binomial standard error of the consistency score, sqrt(c (1 - c) / n_deformi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,32 @@ from lsm_core.io import read_raster
 from lsm_core.plots import new_figure, save_figure
 from lsm_core.prone import check_grids, classify, natural_breaks, raster_natural_breaks, velocity_band
 
-__all__ = ["FIVE_CLASSES", "contingency_long", "deformation_susceptibility_contingency", "plot_contingency",
-           "plot_contingency_panels", "sampled_contingency", "velocity_class_names"]
+__all__ = ["FIVE_CLASSES", "ContingencyResult", "contingency_long", "deformation_susceptibility_contingency",
+           "plot_contingency", "plot_contingency_panels", "sampled_contingency", "velocity_class_names"]
 
 FIVE_CLASSES = ("very_low", "low", "moderate", "high", "very_high")
+
+
+@dataclass(frozen=True)
+class ContingencyResult:
+    """|v| class (mm/yr) x susceptibility class pixel counts, row shares (0..1), consistency scores (0..1)."""
+
+    counts: pd.DataFrame  # pixels, index velocity_class, columns susceptibility_class
+    row_shares: pd.DataFrame  # 0..1 per velocity class (NaN for an empty row)
+    consistency_score: float  # share of deforming pixels in the top two classes, 0..1 (NaN: none deforms)
+    n_valid: int  # pixels counted
+    n_deforming: int  # of them with |v| >= the first edge
+    velocity_classes_mm_yr: list[float]  # class edges, mm/yr
+    susceptibility_breaks: list[float]  # probability 0..1
+    prone_counts: pd.DataFrame | None = None  # pixels, columns not_prone / prone (None without a prone mask)
+    prone_row_shares: pd.DataFrame | None = None
+    prone_consistency: float = float("nan")  # share of deforming pixels inside prone areas, 0..1
+    n_sampled: int | None = None  # pixels sampled (``sampled_contingency`` only)
+    consistency_se: float | None = None  # binomial standard error of the score (``sampled_contingency`` only)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
+        return asdict(self)
 
 
 def velocity_class_names(edges: Sequence[float]) -> list[str]:
@@ -60,7 +83,7 @@ def deformation_susceptibility_contingency(velocity_path: str | Path, probabilit
                                            susceptibility_breaks: ArrayLike | None = None,
                                            prone_path: str | Path | None = None,
                                            expected_grid: AreaGrid | None = None, sample: int = 5000, seed: int = 0,
-                                           block: int = DEFAULT_BLOCK) -> dict:
+                                           block: int = DEFAULT_BLOCK) -> ContingencyResult:
     """Pixel counts and row shares of |v| class x susceptibility class (and x prone), plus consistency scores.
 
     ``susceptibility_breaks`` (probability 0..1, increasing) default to five natural-breaks
@@ -101,33 +124,33 @@ def _edges(velocity_classes_mm_yr: Sequence[float]) -> np.ndarray:
     return edges
 
 
-def _result(matrix: np.ndarray, edges: np.ndarray, breaks: np.ndarray, prone: np.ndarray | None) -> dict:
-    """The result dict of a |v| class x susceptibility class count matrix (and |v| x prone counts)."""
+def _result(matrix: np.ndarray, edges: np.ndarray, breaks: np.ndarray,
+            prone: np.ndarray | None) -> ContingencyResult:
+    """The result of a |v| class x susceptibility class count matrix (and |v| x prone counts)."""
     n_sus = matrix.shape[1]
     rows = pd.Index(velocity_class_names(edges.tolist()), name="velocity_class")
     cols = pd.Index(list(FIVE_CLASSES) if n_sus == 5 else [f"class_{i}" for i in range(1, n_sus + 1)],
                     name="susceptibility_class")
     deforming = int(matrix[1:].sum())
-    result = {
-        "counts": pd.DataFrame(matrix, index=rows, columns=cols),
-        "row_shares": pd.DataFrame(_shares(matrix), index=rows, columns=cols),
-        "consistency_score": _share(int(matrix[1:, -2:].sum()), deforming),
-        "n_valid": int(matrix.sum()), "n_deforming": deforming,
-        "velocity_classes_mm_yr": edges.tolist(), "susceptibility_breaks": breaks.tolist(),
-        "prone_counts": None, "prone_row_shares": None, "prone_consistency": float("nan"),
-    }
+    result = ContingencyResult(
+        counts=pd.DataFrame(matrix, index=rows, columns=cols),
+        row_shares=pd.DataFrame(_shares(matrix), index=rows, columns=cols),
+        consistency_score=_share(int(matrix[1:, -2:].sum()), deforming),
+        n_valid=int(matrix.sum()), n_deforming=deforming,
+        velocity_classes_mm_yr=edges.tolist(), susceptibility_breaks=breaks.tolist(),
+    )
     if prone is not None:
         pcols = pd.Index(["not_prone", "prone"], name="prone")
-        result.update(prone_counts=pd.DataFrame(prone, index=rows, columns=pcols),
-                      prone_row_shares=pd.DataFrame(_shares(prone), index=rows, columns=pcols),
-                      prone_consistency=_share(int(prone[1:, 1].sum()), deforming))
+        result = replace(result, prone_counts=pd.DataFrame(prone, index=rows, columns=pcols),
+                         prone_row_shares=pd.DataFrame(_shares(prone), index=rows, columns=pcols),
+                         prone_consistency=_share(int(prone[1:, 1].sum()), deforming))
     return result
 
 
 def sampled_contingency(velocity_mm_yr: ArrayLike, probability: ArrayLike, *,
                         velocity_classes_mm_yr: Sequence[float] = (5, 15, 30),
                         susceptibility_breaks: ArrayLike | None = None, sample: int = 5000,
-                        seed: int = 0) -> dict:
+                        seed: int = 0) -> ContingencyResult:
     """The contingency result of sampled pixels: velocity (mm/yr, signed) and probability (0..1) per pixel.
 
     Pixels where either is NaN are left out. ``susceptibility_breaks`` default to five natural-breaks
@@ -146,17 +169,17 @@ def sampled_contingency(velocity_mm_yr: ArrayLike, probability: ArrayLike, *,
     d = np.searchsorted(edges, np.abs(v), side="right")
     cls = classify(p, breaks).astype(np.int64) - 1
     result = _result(np.bincount(d * n_sus + cls, minlength=n_def * n_sus).reshape(n_def, n_sus), edges, breaks, None)
-    c, n = result["consistency_score"], result["n_deforming"]
-    result.update(n_sampled=int(v.size), consistency_se=float(np.sqrt(c * (1 - c) / n)) if n else float("nan"))
-    return result
+    c, n = result.consistency_score, result.n_deforming
+    return replace(result, n_sampled=int(v.size),
+                   consistency_se=float(np.sqrt(c * (1 - c) / n)) if n else float("nan"))
 
 
-def contingency_long(result: dict) -> pd.DataFrame:
+def contingency_long(result: ContingencyResult) -> pd.DataFrame:
     """The matrices as one long table (velocity_class, table, column, count, row_share) for a database."""
     frames = []
-    for table, counts, shares in (("susceptibility", result["counts"], result["row_shares"]),
-                                  ("prone", result["prone_counts"], result["prone_row_shares"])):
-        if counts is None:
+    for table, counts, shares in (("susceptibility", result.counts, result.row_shares),
+                                  ("prone", result.prone_counts, result.prone_row_shares)):
+        if counts is None or shares is None:
             continue
         n_rows, n_cols = counts.shape
         frames.append(pd.DataFrame({"velocity_class": np.repeat(counts.index.to_numpy(), n_cols), "table": table,
@@ -165,9 +188,9 @@ def contingency_long(result: dict) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_contingency(result: dict, path: str | Path) -> Path:
+def plot_contingency(result: ContingencyResult, path: str | Path) -> Path:
     """Heatmap of row shares with counts per cell, consistency score in the title; written atomically."""
-    counts = result["counts"]
+    counts = result.counts
     fig = new_figure(1.3 * counts.shape[1] + 2.5, 0.7 * counts.shape[0] + 2)
     ax = fig.add_subplot()
     image = _draw(ax, result, None)
@@ -175,11 +198,11 @@ def plot_contingency(result: dict, path: str | Path) -> Path:
     return save_figure(fig, path, dpi=120)
 
 
-def plot_contingency_panels(results: Mapping[str, dict], path: str | Path) -> Path:
+def plot_contingency_panels(results: Mapping[str, ContingencyResult], path: str | Path) -> Path:
     """One heatmap panel per labelled result (e.g. per strategy), side by side; written atomically."""
     if not results:
         raise ConfigError("no contingency results to plot")
-    first = next(iter(results.values()))["counts"]
+    first = next(iter(results.values())).counts
     n = len(results)
     fig = new_figure(n * (1.3 * first.shape[1] + 1.5) + 1, 0.7 * first.shape[0] + 2.4)
     axes = fig.subplots(1, n, squeeze=False)[0]
@@ -188,9 +211,9 @@ def plot_contingency_panels(results: Mapping[str, dict], path: str | Path) -> Pa
     return save_figure(fig, path, dpi=110)
 
 
-def _draw(ax: Any, result: dict, label: str | None) -> Any:
+def _draw(ax: Any, result: ContingencyResult, label: str | None) -> Any:
     """Row-share heatmap with counts per cell on ``ax``; the title gives the consistency score (and its SE)."""
-    counts, shares = result["counts"], result["row_shares"]
+    counts, shares = result.counts, result.row_shares
     image = ax.imshow(np.nan_to_num(shares.to_numpy()), cmap="YlOrRd", vmin=0, vmax=1, aspect="auto")
     for i in range(counts.shape[0]):
         for j in range(counts.shape[1]):
@@ -201,10 +224,10 @@ def _draw(ax: Any, result: dict, label: str | None) -> Any:
     ax.set_yticks(range(counts.shape[0]), [f"{r} mm/yr" for r in counts.index])
     ax.set_xlabel("susceptibility class")
     ax.set_ylabel("|deformation rate| class")
-    score, se = result["consistency_score"], result.get("consistency_se")
+    score, se = result.consistency_score, result.consistency_se
     text = "undefined (no deforming pixel)" if np.isnan(score) else f"{100 * score:.1f} %"
     if se is not None and np.isfinite(se):
-        text += f" +/- {100 * se:.1f} (sample of {result['n_sampled']:,} px)"
+        text += f" +/- {100 * se:.1f} (sample of {result.n_sampled:,} px)"
     if label is None:
         ax.set_title("deforming pixels in high/very high susceptibility: " + text)
     else:

@@ -211,6 +211,16 @@ class ContingencyConfig(dg.Config):
     seed: int = Field(0, description="Seed of the pixel sample.")
 
 
+def _n_counted(res: contingency.ContingencyResult) -> int:
+    """Pixels behind a matrix: the sample's size, or every valid pixel of the mapped model."""
+    return res.n_valid if res.n_sampled is None else res.n_sampled
+
+
+def _se(res: contingency.ContingencyResult) -> float:
+    """The consistency score's standard error; 0 for the mapped model (every pixel)."""
+    return 0.0 if res.consistency_se is None else res.consistency_se
+
+
 def _best_per_strategy(trained_models: pd.DataFrame) -> pd.DataFrame:
     """Each strategy's best model: by the common yardstick when the table has it, else by spatial-CV AUC."""
     key = ("yardstick_auc" if "yardstick_auc" in trained_models and trained_models["yardstick_auc"].notna().any()
@@ -235,7 +245,8 @@ def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, co
                                                                 prone_path=prone_areas.path)
     tags = susceptibility_map.tags
     mapped = (tags.get("strategy", "?"), tags.get("model_name", "?"))
-    results = {mapped: result | {"mapped": True}}
+    results = {mapped: result}
+    is_mapped = {mapped: True}
     others = [r for _, r in _best_per_strategy(trained_models).iterrows() if (r["strategy"], r["model"]) != mapped]
     if others and config.strategy_sample > 0:
         # one pixel sample for all: the strategies are compared on the same pixels
@@ -246,26 +257,25 @@ def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, co
         for r in others:
             model, meta = load_model(paths.root / r["model_path"])
             p = model.predict_proba(X[meta["feature_names"]])[:, 1]
-            results[(r["strategy"], r["model"])] = contingency.sampled_contingency(v, p, seed=config.seed) | {
-                "mapped": False}
-    labels = {k: f"{k[0]}/{k[1]}" + (" (map, every pixel)" if res["mapped"] else " (sample)")
-              for k, res in results.items()}
+            results[(r["strategy"], r["model"])] = contingency.sampled_contingency(v, p, seed=config.seed)
+            is_mapped[(r["strategy"], r["model"])] = False
+    labels = {k: f"{k[0]}/{k[1]}" + (" (map, every pixel)" if is_mapped[k] else " (sample)") for k in results}
     plot = contingency.plot_contingency_panels({labels[k]: res for k, res in results.items()},
                                                paths.output_path("deformation_susceptibility_contingency", area,
                                                                  period, "png"))
     table = pd.concat([contingency.contingency_long(res).assign(
-        strategy=k[0], model=k[1], mapped=res["mapped"], n_sampled=res.get("n_sampled", res["n_valid"]),
-        consistency_score=res["consistency_score"], consistency_se=res.get("consistency_se", 0.0),
-        prone_consistency=res["prone_consistency"]) for k, res in results.items()], ignore_index=True)
+        strategy=k[0], model=k[1], mapped=is_mapped[k], n_sampled=_n_counted(res),
+        consistency_score=res.consistency_score, consistency_se=_se(res),
+        prone_consistency=res.prone_consistency) for k, res in results.items()], ignore_index=True)
     with lsm_catalog.connect() as con:
         catalog.replace_partition_rows(con, "deformation_susceptibility_contingency", table, area, period)
-    by_strategy = pd.DataFrame([{"strategy": k[0], "model": k[1], "pixels": "all" if res["mapped"] else "sample",
-                                 "n": res.get("n_sampled", res["n_valid"]),
-                                 "consistency_score": res["consistency_score"],
-                                 "se": res.get("consistency_se", 0.0)} for k, res in results.items()])
-    context.add_output_metadata({"consistency_score": result["consistency_score"],
-                                 "prone_consistency": result["prone_consistency"],
-                                 "deforming_pixels": result["n_deforming"],
+    by_strategy = pd.DataFrame([{"strategy": k[0], "model": k[1], "pixels": "all" if is_mapped[k] else "sample",
+                                 "n": _n_counted(res),
+                                 "consistency_score": res.consistency_score,
+                                 "se": _se(res)} for k, res in results.items()])
+    context.add_output_metadata({"consistency_score": result.consistency_score,
+                                 "prone_consistency": result.prone_consistency,
+                                 "deforming_pixels": result.n_deforming,
                                  "by_strategy": dg.MetadataValue.md(by_strategy.round(4).to_markdown(index=False)),
                                  "contingency_matrix": image(plot, "deformation x susceptibility per strategy")})
     return table

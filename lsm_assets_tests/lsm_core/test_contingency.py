@@ -35,8 +35,8 @@ def test_all_pixels_give_the_full_raster_matrix(tmp_path):
     breaks = [0.1, 0.2, 0.35, 0.5]
     full = deformation_susceptibility_contingency(vpath, ppath, susceptibility_breaks=breaks)
     every = sampled_contingency(vel.astype("float32"), prob.astype("float32"), susceptibility_breaks=breaks)
-    assert every["counts"].equals(full["counts"]) and every["consistency_score"] == full["consistency_score"]
-    assert every["n_sampled"] == full["n_valid"] and every["prone_counts"] is None
+    assert every.counts.equals(full.counts) and every.consistency_score == full.consistency_score
+    assert every.n_sampled == full.n_valid and every.prone_counts is None
     assert len(contingency_long(every)) == 4 * 5
 
 
@@ -49,15 +49,15 @@ def test_a_sample_estimates_the_consistency_within_its_standard_error():
     for _ in range(20):  # 20 seeded samples of 5000 pixels: about 1 in 20 may fall outside 2 SE
         idx = rng.choice(vel.size, 5000, replace=False)
         s = sampled_contingency(vel.ravel()[idx], prob.ravel()[idx], susceptibility_breaks=breaks)
-        assert 0 < s["consistency_se"] < 0.05
-        misses += abs(s["consistency_score"] - full["consistency_score"]) > 2 * s["consistency_se"]
+        assert 0 < s.consistency_se < 0.05
+        misses += abs(s.consistency_score - full.consistency_score) > 2 * s.consistency_se
     assert misses <= 3
 
 
 def test_default_breaks_are_natural_breaks_of_the_sampled_probabilities():
     vel, prob = _world(3)
     res = sampled_contingency(vel, prob, sample=2000, seed=4)
-    assert len(res["susceptibility_breaks"]) == 4 and np.all(np.diff(res["susceptibility_breaks"]) > 0)
+    assert len(res.susceptibility_breaks) == 4 and np.all(np.diff(res.susceptibility_breaks) > 0)
     with pytest.raises(ConfigError, match="velocities"):
         sampled_contingency(vel.ravel()[:10], prob.ravel()[:11])
 

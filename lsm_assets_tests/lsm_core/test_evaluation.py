@@ -227,21 +227,21 @@ def test_contingency_counts_shares_and_consistency(tmp_path, prone):
     ppath = _write(tmp_path, "p2.tif", prob)
     breaks = [0.2, 0.4, 0.6, 0.75]
     res = deformation_susceptibility_contingency(vpath, ppath, susceptibility_breaks=breaks, prone_path=prone.raster)
-    counts = res["counts"].to_numpy()
+    counts = res.counts.to_numpy()
     valid = np.isfinite(vel) & np.isfinite(prob)
     valid[0, 39] = False  # nodata of the prone mask
-    assert counts.sum() == res["n_valid"] == valid.sum()
-    assert res["counts"].index.tolist() == ["<5", "5-15", "15-30", ">=30"]
-    assert res["counts"].columns.tolist() == ["very_low", "low", "moderate", "high", "very_high"]
+    assert counts.sum() == res.n_valid == valid.sum()
+    assert res.counts.index.tolist() == ["<5", "5-15", "15-30", ">=30"]
+    assert res.counts.columns.tolist() == ["very_low", "low", "moderate", "high", "very_high"]
     # deforming: rows 0-28 of cols 30-39 (p >= 0.76: very high) less the nodata pixel of the mask,
     # and row 0 of cols 0-9 (p 0.01-0.24: very low, low from col 8)
     assert counts[1].sum() == 0 and counts[2, 4] == counts[2].sum() == 29 * 10 - 1
     assert counts[3].tolist() == [8, 2, 0, 0, 0]
-    assert res["n_deforming"] == 299 and res["consistency_score"] == pytest.approx(289 / 299)
-    np.testing.assert_allclose(res["row_shares"].to_numpy()[[0, 2, 3]].sum(axis=1), 1.0)
-    assert res["row_shares"].iloc[1].isna().all()  # an empty class has no shares, not zeros
-    assert res["prone_counts"].to_numpy().sum() == valid.sum()
-    assert res["prone_counts"].loc["<5", "prone"] == 100 and res["prone_consistency"] == 0.0
+    assert res.n_deforming == 299 and res.consistency_score == pytest.approx(289 / 299)
+    np.testing.assert_allclose(res.row_shares.to_numpy()[[0, 2, 3]].sum(axis=1), 1.0)
+    assert res.row_shares.iloc[1].isna().all()  # an empty class has no shares, not zeros
+    assert res.prone_counts.to_numpy().sum() == valid.sum()
+    assert res.prone_counts.loc["<5", "prone"] == 100 and res.prone_consistency == 0.0
     long = contingency_long(res)
     assert len(long) == 4 * 5 + 4 * 2 and long["count"].sum() == 2 * valid.sum()
     out = plot_contingency(res, tmp_path / "plots" / "contingency.png")
@@ -254,8 +254,8 @@ def test_contingency_defaults_to_natural_breaks_and_checks_grids(tmp_path):
     ppath = _write(tmp_path, "p.tif", prob.reshape(GRID.shape))
     vpath = _write(tmp_path, "v.tif", np.zeros(GRID.shape))
     res = deformation_susceptibility_contingency(vpath, ppath, sample=400)
-    assert len(res["susceptibility_breaks"]) == 4 and res["n_valid"] == GRID.n_pixels
-    assert math.isnan(res["consistency_score"]) and res["prone_counts"] is None
+    assert len(res.susceptibility_breaks) == 4 and res.n_valid == GRID.n_pixels
+    assert math.isnan(res.consistency_score) and res.prone_counts is None
     other = AreaGrid.from_bounds("EPSG:32647", (500000, 4000000, 500410, 4000300), 10)
     bad = write_raster(tmp_path / "bad.tif", np.zeros((1, *other.shape), "float32"), other, ["probability"])
     with pytest.raises(GridMismatchError, match="bad.tif"):
