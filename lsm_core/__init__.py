@@ -51,7 +51,8 @@ _LAZY: dict[str, str] = {
     "prone_areas": "prone", "ProneAreasResult": "prone", "natural_breaks": "prone", "classify": "prone",
     "open_close": "prone",
     "training_accuracy": "evaluation", "prone_occurrence": "evaluation", "prediction_rate_curve": "evaluation",
-    "PredictionRateCurve": "evaluation", "MaskSummary": "evaluation",
+    "PredictionRateCurve": "evaluation", "MaskSummary": "evaluation", "TrainingAccuracy": "evaluation",
+    "ProneOccurrence": "evaluation",
     "deformation_susceptibility_contingency": "contingency", "ContingencyResult": "contingency",
     "generate_demo": "synthetic", "generate_area": "synthetic", "toy_area": "synthetic",
 }
@@ -61,7 +62,7 @@ __all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError"
            "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "ContingencyResult",
            "DeformationRateResult",
            "EnvironmentFactorsResult",
-           "FactorStackResult", "MaskSummary", "PredictionRateCurve",
+           "FactorStackResult", "MaskSummary", "PredictionRateCurve", "ProneOccurrence", "TrainingAccuracy",
            "JSHistogramAccumulator", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PUDiagnostics", "PredictMapResult",
            "ProneAreasResult", "RepeatedSpatialKFold", "SpatialKFold", "WeightScheme",
            "aspect_deg", "buffer_negatives", "build_factor_stack", "classify", "decimal_years", "deformation_rate",
@@ -99,6 +100,8 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from lsm_core.evaluation import (
         MaskSummary,
         PredictionRateCurve,
+        ProneOccurrence,
+        TrainingAccuracy,
         prediction_rate_curve,
         prone_occurrence,
         training_accuracy,

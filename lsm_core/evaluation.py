@@ -41,6 +41,7 @@ from lsm_core.io import grid_of, read_raster, read_vector
 from lsm_core.prone import DEFAULT_MIN_AREA_M2, prone_areas, raster_natural_breaks
 
 __all__ = ["NO_LATER_EVENTS", "NO_POSITIVES", "NO_SCORED_EVENTS", "STATUS_OK", "MaskSummary", "PredictionRateCurve",
+           "ProneOccurrence", "TrainingAccuracy",
            "comparison_thresholds",
            "evaluate_thresholds", "evaluation_row", "initiation_points", "mask_summary", "prediction_rate_curve",
            "prone_occurrence", "training_accuracy", "values_at"]
@@ -70,8 +71,41 @@ def values_at(path: str | Path, rows: ArrayLike, cols: ArrayLike, *, band: int =
     return out
 
 
+@dataclass(frozen=True)
+class TrainingAccuracy:
+    """TA (0..1) of a prone mask over the distinct positive pixels, with the pixel counts and a status."""
+
+    TA: float  # n_inside / n_positive, 0..1 (NaN without positive pixels)
+    n_positive: int  # distinct positive pixels scored
+    n_inside: int  # of them on prone pixels
+    n_positive_dropped: int  # positive pixels without susceptibility (the one rule)
+    status: str  # STATUS_OK or NO_POSITIVES
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProneOccurrence:
+    """POR and LOR (0..1) of later events in prone areas, the event counts and ids, and a status."""
+
+    POR: float  # n_inside / L, 0..1 (NaN without scored later events)
+    LOR: float  # (L - n_inside) / L, 0..1
+    L: int  # later events scored
+    n_inside: int  # of them in prone areas
+    missed_event_ids: list[str]  # scored events outside prone areas
+    L_dropped: int  # later events without susceptibility (the one rule)
+    dropped_event_ids: list[str]
+    status: str  # STATUS_OK, NO_LATER_EVENTS or NO_SCORED_EVENTS
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
+
+
 def training_accuracy(prone_mask_path: str | Path, positive_rows: ArrayLike, positive_cols: ArrayLike, *,
-                      probability_path: str | Path | None = None, block: int = DEFAULT_BLOCK) -> dict:
+                      probability_path: str | Path | None = None, block: int = DEFAULT_BLOCK) -> TrainingAccuracy:
     """TA (0..1) = distinct positive-sample pixels on prone pixels (value 1) / all distinct positive pixels.
 
     Given ``probability_path``, positive pixels without susceptibility there are dropped (the module's
@@ -83,8 +117,9 @@ def training_accuracy(prone_mask_path: str | Path, positive_rows: ArrayLike, pos
     >>> toy = toy_area()
     >>> _ = prone_areas(toy.probability.path, 0.5, toy.folder / "prone.tif", toy.folder / "prone.gpkg")
     >>> pos = positive_samples(toy.events, toy.stack, "2020-12-31")  # the landslides the map was trained on
-    >>> training_accuracy(toy.folder / "prone.tif", pos["row"], pos["col"])
-    {'TA': 1.0, 'n_positive': 36, 'n_inside': 36, 'n_positive_dropped': 0, 'status': 'ok'}
+    >>> ta = training_accuracy(toy.folder / "prone.tif", pos["row"], pos["col"])
+    >>> ta.TA, ta.n_positive, ta.n_inside, ta.n_positive_dropped, ta.status
+    (1.0, 36, 36, 0, 'ok')
     """
     rows = np.asarray(positive_rows, dtype=np.int64).ravel()
     cols = np.asarray(positive_cols, dtype=np.int64).ravel()
@@ -102,10 +137,10 @@ def training_accuracy(prone_mask_path: str | Path, positive_rows: ArrayLike, pos
         lin, dropped = lin[scored], int(np.count_nonzero(~scored))
     n = int(lin.size)
     if n == 0:
-        return {"TA": float("nan"), "n_positive": 0, "n_inside": 0, "n_positive_dropped": dropped,
-                "status": NO_POSITIVES}
+        return TrainingAccuracy(TA=float("nan"), n_positive=0, n_inside=0, n_positive_dropped=dropped,
+                                status=NO_POSITIVES)
     inside = int(np.count_nonzero(values_at(prone_mask_path, lin // grid.width, lin % grid.width, block=block) == 1))
-    return {"TA": inside / n, "n_positive": n, "n_inside": inside, "n_positive_dropped": dropped, "status": STATUS_OK}
+    return TrainingAccuracy(TA=inside / n, n_positive=n, n_inside=inside, n_positive_dropped=dropped, status=STATUS_OK)
 
 
 def _scored(probability_path: str | Path, rows: np.ndarray, cols: np.ndarray, block: int) -> np.ndarray:
@@ -131,7 +166,7 @@ def _check_crs(events: gpd.GeoDataFrame, crs, path: str | Path | None) -> None:
 
 
 def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.GeoDataFrame, *,
-                     probability_path: str | Path | None = None, block: int = DEFAULT_BLOCK) -> dict:
+                     probability_path: str | Path | None = None, block: int = DEFAULT_BLOCK) -> ProneOccurrence:
     """POR and LOR (0..1) of later events in prone areas (GeoPackage polygons, 0/1 mask raster or GeoDataFrame).
 
     Given ``probability_path``, later events whose initiation pixel has no susceptibility there are
@@ -145,9 +180,9 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
     >>> toy = toy_area()
     >>> _ = prone_areas(toy.probability.path, 0.5, toy.folder / "prone.tif", toy.folder / "prone.gpkg")
     >>> later = events_after(toy.events, "2020-12-31")  # two landslides after the period: one was foreseen
-    >>> prone_occurrence(toy.folder / "prone.gpkg", later)
-    {'POR': 0.5, 'LOR': 0.5, 'L': 2, 'n_inside': 1, 'missed_event_ids': ['ls-6'], 'L_dropped': 0, \
-'dropped_event_ids': [], 'status': 'ok'}
+    >>> occ = prone_occurrence(toy.folder / "prone.gpkg", later)
+    >>> occ.POR, occ.LOR, occ.L, occ.n_inside, occ.missed_event_ids, occ.L_dropped, occ.status
+    (0.5, 0.5, 2, 1, ['ls-6'], 0, 'ok')
     """
     ids_all = (later_events["event_id"].astype(str).to_numpy() if "event_id" in later_events
                else np.arange(len(later_events)).astype(str))
@@ -160,9 +195,9 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
         later_events, ids_all = later_events[scored], ids_all[scored]
     n = len(later_events)
     if n == 0:
-        return {"POR": float("nan"), "LOR": float("nan"), "L": 0, "n_inside": 0, "missed_event_ids": [],
-                "L_dropped": len(dropped_ids), "dropped_event_ids": dropped_ids,
-                "status": NO_SCORED_EVENTS if dropped_ids else NO_LATER_EVENTS}
+        return ProneOccurrence(POR=float("nan"), LOR=float("nan"), L=0, n_inside=0, missed_event_ids=[],
+                               L_dropped=len(dropped_ids), dropped_event_ids=dropped_ids,
+                               status=NO_SCORED_EVENTS if dropped_ids else NO_LATER_EVENTS)
     x, y = initiation_points(later_events)
     if isinstance(prone, (str, Path)) and Path(prone).suffix.lower() in _RASTER_SUFFIXES:
         grid = grid_of(prone)
@@ -177,9 +212,9 @@ def prone_occurrence(prone: str | Path | gpd.GeoDataFrame, later_events: gpd.Geo
         hits = STRtree(polygons.geometry.to_numpy()).query(points(x, y), predicate="intersects")
         inside[hits[0]] = True
     n_in = int(inside.sum())
-    return {"POR": n_in / n, "LOR": (n - n_in) / n, "L": n, "n_inside": n_in,
-            "missed_event_ids": ids_all[~inside].tolist(), "L_dropped": len(dropped_ids),
-            "dropped_event_ids": dropped_ids, "status": STATUS_OK}
+    return ProneOccurrence(POR=n_in / n, LOR=(n - n_in) / n, L=n, n_inside=n_in,
+                           missed_event_ids=ids_all[~inside].tolist(), L_dropped=len(dropped_ids),
+                           dropped_event_ids=dropped_ids, status=STATUS_OK)
 
 
 @dataclass(frozen=True)
@@ -279,20 +314,20 @@ def comparison_thresholds(probability_path: str | Path, adaptive_threshold: floa
     return {"adaptive_js": float(adaptive_threshold), "fixed_50": 0.5, "natural_breaks_high": float(breaks[-2])}
 
 
-def evaluation_row(threshold_name: str, threshold: float, *, training: Mapping, occurrence: Mapping,
+def evaluation_row(threshold_name: str, threshold: float, *, training: TrainingAccuracy, occurrence: ProneOccurrence,
                    prone_share: float, prediction_rate: PredictionRateCurve | None = None,
                    inventory: Mapping | None = None) -> dict:
     """One history row: threshold, TA, POR, LOR, L (scored later events), what was dropped (no susceptibility),
     prone share, the map's prediction-rate AUC, status, inventory state."""
-    statuses = [s for s in (training.get("status"), occurrence.get("status"),
+    statuses = [s for s in (training.status, occurrence.status,
                             prediction_rate.status if prediction_rate else None) if s and s != STATUS_OK]
     row = {"threshold_name": threshold_name, "threshold": float(threshold),
-           "TA": float(training["TA"]), "n_positive": int(training["n_positive"]),
-           "n_positive_inside": int(training["n_inside"]),
-           "POR": float(occurrence["POR"]), "LOR": float(occurrence["LOR"]), "L": int(occurrence["L"]),
-           "n_later_inside": int(occurrence["n_inside"]),
-           "L_dropped": int(occurrence.get("L_dropped", 0)),
-           "n_positive_dropped": int(training.get("n_positive_dropped", 0)), "prone_share": float(prone_share),
+           "TA": float(training.TA), "n_positive": int(training.n_positive),
+           "n_positive_inside": int(training.n_inside),
+           "POR": float(occurrence.POR), "LOR": float(occurrence.LOR), "L": int(occurrence.L),
+           "n_later_inside": int(occurrence.n_inside),
+           "L_dropped": int(occurrence.L_dropped),
+           "n_positive_dropped": int(training.n_positive_dropped), "prone_share": float(prone_share),
            "map_prediction_rate_auc": float(prediction_rate.auc) if prediction_rate else float("nan"),
            "status": "; ".join(dict.fromkeys(statuses)) or STATUS_OK}
     for key, value in (inventory or {}).items():

@@ -66,9 +66,9 @@ def test_training_accuracy_on_known_positives(prone):
     rows = [5, 14, 10, 10, 20, 0]
     cols = [5, 14, 10, 10, 20, 39]  # (10, 10) twice: distinct pixels count once; (0, 39) is nodata: outside
     ta = training_accuracy(prone.raster, rows, cols)
-    assert ta == {"TA": 0.6, "n_positive": 5, "n_inside": 3, "n_positive_dropped": 0, "status": "ok"}
+    assert ta.as_dict() == {"TA": 0.6, "n_positive": 5, "n_inside": 3, "n_positive_dropped": 0, "status": "ok"}
     empty = training_accuracy(prone.raster, [], [])
-    assert math.isnan(empty["TA"]) and empty["status"].startswith("undefined")
+    assert math.isnan(empty.TA) and empty.status.startswith("undefined")
     with pytest.raises(GridMismatchError, match="outside"):
         training_accuracy(prone.raster, [30], [0])
 
@@ -78,14 +78,14 @@ def test_training_accuracy_on_known_positives(prone):
 def test_por_three_of_four_later_events_inside(prone, source, polygons):
     events = _events([(5, 5), (14, 14), (9, 12), (20, 25)], polygons=polygons)
     res = prone_occurrence(getattr(prone, source), events)
-    assert res["POR"] == 0.75 and res["LOR"] == 0.25 and res["L"] == 4 and res["n_inside"] == 3
-    assert res["missed_event_ids"] == ["e3"] and res["status"] == "ok"
+    assert res.POR == 0.75 and res.LOR == 0.25 and res.L == 4 and res.n_inside == 3
+    assert res.missed_event_ids == ["e3"] and res.status == "ok"
 
 
 def test_por_is_undefined_without_later_events_never_zero(prone):
     res = prone_occurrence(prone.gpkg, _events([]))
-    assert math.isnan(res["POR"]) and math.isnan(res["LOR"]) and res["L"] == 0
-    assert res["status"] == NO_LATER_EVENTS == "undefined: no events after the period end"
+    assert math.isnan(res.POR) and math.isnan(res.LOR) and res.L == 0
+    assert res.status == NO_LATER_EVENTS == "undefined: no events after the period end"
     row = evaluation_row("adaptive_js", 0.5, training=training_accuracy(prone.raster, [5], [5]), occurrence=res,
                          prone_share=prone.prone_share, inventory={"n_events": 12})
     assert math.isnan(row["POR"]) and math.isnan(row["LOR"]) and row["L"] == 0
@@ -102,21 +102,21 @@ def test_one_rule_events_without_susceptibility_are_dropped_from_por_and_the_cur
     off["init_x"] -= 1000  # west of the grid
     events = gpd.GeoDataFrame(pd.concat([events, off.assign(event_id="off")], ignore_index=True), crs=GRID.crs)
     naive = prone_occurrence(getattr(prone, source), events)  # without the map: both count as misses
-    assert (naive["L"], naive["n_inside"], naive["POR"]) == (5, 2, 0.4)
+    assert (naive.L, naive.n_inside, naive.POR) == (5, 2, 0.4)
     res = prone_occurrence(getattr(prone, source), events, probability_path=tmp_path / "p.tif")
-    assert (res["L"], res["n_inside"], res["L_dropped"]) == (3, 2, 2)
-    assert res["POR"] == pytest.approx(2 / 3) and res["LOR"] == pytest.approx(1 / 3)
-    assert res["missed_event_ids"] == ["e2"] and res["dropped_event_ids"] == ["e3", "off"]
+    assert (res.L, res.n_inside, res.L_dropped) == (3, 2, 2)
+    assert res.POR == pytest.approx(2 / 3) and res.LOR == pytest.approx(1 / 3)
+    assert res.missed_event_ids == ["e2"] and res.dropped_event_ids == ["e3", "off"]
     curve = prediction_rate_curve(tmp_path / "p.tif", events)
-    assert (curve.n_scored, curve.n_dropped) == (res["L"], res["L_dropped"])
+    assert (curve.n_scored, curve.n_dropped) == (res.L, res.L_dropped)
     only_dropped = prone_occurrence(getattr(prone, source), events.iloc[3:], probability_path=tmp_path / "p.tif")
-    assert only_dropped["L"] == 0 and math.isnan(only_dropped["POR"]) and only_dropped["L_dropped"] == 2
-    assert only_dropped["status"] == NO_SCORED_EVENTS
+    assert only_dropped.L == 0 and math.isnan(only_dropped.POR) and only_dropped.L_dropped == 2
+    assert only_dropped.status == NO_SCORED_EVENTS
 
 
 def test_one_rule_positives_without_susceptibility_are_dropped_from_ta(prone, tmp_path):
     ta = training_accuracy(prone.raster, [5, 14, 20, 0], [5, 14, 20, 39], probability_path=tmp_path / "p.tif")
-    assert ta == {"TA": 2 / 3, "n_positive": 3, "n_inside": 2, "n_positive_dropped": 1, "status": "ok"}
+    assert ta.as_dict() == {"TA": 2 / 3, "n_positive": 3, "n_inside": 2, "n_positive_dropped": 1, "status": "ok"}
 
 
 def test_evaluate_thresholds_applies_the_rule_to_every_threshold(prone, tmp_path):

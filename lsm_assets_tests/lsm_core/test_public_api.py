@@ -113,7 +113,8 @@ def test_pytest_collects_the_doctests_of_lsm_core():
 @pytest.mark.parametrize("qualname", ["prone.ProneAreasResult", "predict.PredictMapResult", "stack.FactorStackResult",
                                       "environment.EnvironmentFactorsResult", "deformation.DeformationRateResult",
                                       "evaluation.PredictionRateCurve", "evaluation.MaskSummary",
-                                      "contingency.ContingencyResult"])
+                                      "contingency.ContingencyResult", "evaluation.TrainingAccuracy",
+                                      "evaluation.ProneOccurrence"])
 def test_result_objects_are_frozen_typed_dataclasses_with_as_dict(qualname):
     import dataclasses
 
