@@ -52,7 +52,7 @@ _LAZY: dict[str, str] = {
     "open_close": "prone",
     "training_accuracy": "evaluation", "prone_occurrence": "evaluation", "prediction_rate_curve": "evaluation",
     "PredictionRateCurve": "evaluation", "MaskSummary": "evaluation", "TrainingAccuracy": "evaluation",
-    "ProneOccurrence": "evaluation",
+    "ProneOccurrence": "evaluation", "InventoryState": "catalog",
     "deformation_susceptibility_contingency": "contingency", "ContingencyResult": "contingency",
     "generate_demo": "synthetic", "generate_area": "synthetic", "toy_area": "synthetic",
 }
@@ -61,7 +61,7 @@ _LAZY: dict[str, str] = {
 __all__ = ["ConfigError", "DeliveryError", "GridMismatchError", "InputFileError", "InventoryError", "LsmError",
            "ModelError", "SamplingError", "ShapeError", "AreaGrid", "BaggingPUClassifier", "ContingencyResult",
            "DeformationRateResult",
-           "EnvironmentFactorsResult",
+           "EnvironmentFactorsResult", "InventoryState",
            "FactorStackResult", "MaskSummary", "PredictionRateCurve", "ProneOccurrence", "TrainingAccuracy",
            "JSHistogramAccumulator", "NEGATIVE_STRATEGIES", "NegativeStrategy", "PUDiagnostics", "PredictMapResult",
            "ProneAreasResult", "RepeatedSpatialKFold", "SpatialKFold", "WeightScheme",
@@ -88,6 +88,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
+    from lsm_core.catalog import InventoryState
     from lsm_core.contingency import ContingencyResult, deformation_susceptibility_contingency
     from lsm_core.deformation import (
         DeformationRateResult,

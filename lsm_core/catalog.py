@@ -19,8 +19,9 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import duckdb_extension_spatial
@@ -28,7 +29,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-__all__ = ["Correction", "EventChanges", "append_events", "append_rows", "connect", "event_revisions",
+__all__ = ["Correction", "EventChanges", "InventoryState", "append_events", "append_rows", "connect", "event_revisions",
            "inventory_state", "read_events", "replace_partition_rows", "spatial_extension_path", "transaction",
            "upsert_events"]
 
@@ -298,7 +299,21 @@ def event_revisions(con: duckdb.DuckDBPyConnection, area: str, event_id: str | N
     return con.execute(sql + " ORDER BY event_id, revision", params).df()
 
 
-def inventory_state(con: duckdb.DuckDBPyConnection, area: str) -> dict:
+@dataclass(frozen=True)
+class InventoryState:
+    """The inventory state of an area: event count, latest event date, latest ingest time, revision count."""
+
+    n_events: int  # current events (one per event id)
+    latest_event_date: dt.date | None  # None without events
+    latest_ingest: dt.datetime | None  # UTC, None without events
+    n_revisions: int  # all revisions (a correction raises it without adding events)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON, Dagster metadata)."""
+        return asdict(self)
+
+
+def inventory_state(con: duckdb.DuckDBPyConnection, area: str) -> InventoryState:
     """The inventory state an evaluation used: event count, latest event date, latest ingest time,
     and how many revisions exist (a correction raises it without adding events)."""
     row = con.execute("SELECT count(*), max(event_date), max(ingested_at) FROM landslide_events WHERE area = ?",
@@ -307,8 +322,8 @@ def inventory_state(con: duckdb.DuckDBPyConnection, area: str) -> dict:
     assert row is not None and rev is not None  # aggregates always return one row
     n, last_event, last_ingest = row
     n_rev = rev[0]
-    return {"n_events": int(n), "latest_event_date": last_event, "latest_ingest": last_ingest,
-            "n_revisions": int(n_rev)}
+    return InventoryState(n_events=int(n), latest_event_date=last_event, latest_ingest=last_ingest,
+                          n_revisions=int(n_rev))
 
 
 def _create_or_widen(con: duckdb.DuckDBPyConnection, table: str) -> None:

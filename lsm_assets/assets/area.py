@@ -44,9 +44,9 @@ def landslide_inventory(context: dg.AssetExecutionContext, paths: LsmPaths, lsm_
     context.add_output_metadata({"event_dates": "from the inventory" if dated else "none in the inventory: every "
                                  "event carries its period's first day as a stand-in (POR / LOR not computable)",
                                  "events": len(all_events), "added": len(changes.added),
-                                 "corrected": len(changes.corrected), "revisions": state["n_revisions"],
+                                 "corrected": len(changes.corrected), "revisions": state.n_revisions,
                                  "events_with_corrections": int((all_events["revision"] > 1).sum()),
-                                 "first_event": str(state["latest_event_date"] and all_events["event_date"].min()),
-                                 "latest_event": str(state["latest_event_date"]),
-                                 "latest_ingest": str(state["latest_ingest"])})
+                                 "first_event": str(state.latest_event_date and all_events["event_date"].min()),
+                                 "latest_event": str(state.latest_event_date),
+                                 "latest_ingest": str(state.latest_ingest)})
     return all_events

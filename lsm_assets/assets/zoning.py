@@ -176,7 +176,7 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
         susceptibility_map.path, _t_star(js_threshold), prone_areas.path, positive_samples["row"],
         positive_samples["col"], later, comparison_dir=paths.output_path("prone_area_evaluation", area, period,
                                                                          "tif").parent,
-        stem=period, prediction_rate=rate, inventory=state, opening_radius_px=config.opening_radius_px,
+        stem=period, prediction_rate=rate, inventory=state.as_dict(), opening_radius_px=config.opening_radius_px,
         closing_radius_px=config.closing_radius_px, min_area_m2=config.min_area_m2)
     table = pd.DataFrame(rows).assign(area=area, period=period, evaluated_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     undated = not area_scope.inventory_has_dates(paths.area(area))
@@ -189,9 +189,9 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     history = past["evaluated_at"].nunique()
     history_plot = plot_evaluation_history(past, paths.output_path("prone_area_evaluation", area, period, "png"))
     adaptive = table.iloc[0]
-    inventory = {"evaluations_in_history": int(history), "inventory_events": state["n_events"],
-                 "inventory_revisions": state["n_revisions"], "inventory_latest_event": str(state["latest_event_date"]),
-                 "inventory_latest_ingest": str(state["latest_ingest"])}
+    inventory = {"evaluations_in_history": int(history), "inventory_events": state.n_events,
+                 "inventory_revisions": state.n_revisions, "inventory_latest_event": str(state.latest_event_date),
+                 "inventory_latest_ingest": str(state.latest_ingest)}
     por_lor = ({"POR": area_scope.NO_DATES_STATUS, "LOR": area_scope.NO_DATES_STATUS} if undated
                else {"POR": float(adaptive["POR"]), "LOR": float(adaptive["LOR"])})
     context.add_output_metadata({**inventory, "TA": float(adaptive["TA"]), **por_lor, "later_events": int(adaptive["L"]),

@@ -130,6 +130,6 @@ def test_catalog_appends_each_event_once_and_filters_by_date(tmp_path):
         later = catalog.read_events(con, "karst", GRID.crs, after=dt.date(2020, 12, 31))
         assert later["event_id"].tolist() == ["k-2"] and later.geometry.iloc[0].geom_type == "Polygon"
         state = catalog.inventory_state(con, "karst")
-    assert state["n_events"] == 2 and state["latest_event_date"] == dt.date(2022, 7, 9)
+    assert state.n_events == 2 and state.latest_event_date == dt.date(2022, 7, 9)
     with catalog.connect(tmp_path / "lsm.duckdb", read_only=True) as con:  # the file persists
         assert con.execute("SELECT count(*) FROM landslide_events").fetchone()[0] == 4

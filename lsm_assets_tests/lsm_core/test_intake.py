@@ -168,7 +168,7 @@ def test_inventory_drops_are_validated_revised_and_archived(tmp_path):
     assert len(current) == 2 and current.set_index("event_id").loc["k-1", "revision"] == 2
     assert str(current.set_index("event_id").loc["k-1", "event_date"])[:10] == "2018-06-01"
     assert revs["revision"].tolist() == [1, 2] and revs["source_file"].str.contains("second__").iloc[1]
-    assert state["n_events"] == 2 and state["n_revisions"] == 3
+    assert state.n_events == 2 and state.n_revisions == 3
 
     # re-ingesting the first file later does not undo the correction; dropping it again changes nothing
     first = next(r for r in inventory_records(tmp_path, "karst") if r.received_as == "first.gpkg")
@@ -176,7 +176,7 @@ def test_inventory_drops_are_validated_revised_and_archived(tmp_path):
     assert dup.record_id == first.record_id and dup.added == ("k-1", "k-2")  # the original record is kept
     with catalog.connect(db, read_only=True) as con:
         assert catalog.read_events(con, "karst", GRID.crs).set_index("event_id").loc["k-1", "revision"] == 2
-        assert catalog.inventory_state(con, "karst")["n_revisions"] == 3
+        assert catalog.inventory_state(con, "karst").n_revisions == 3
     assert len(inventory_records(tmp_path, "karst")) == 2
 
 

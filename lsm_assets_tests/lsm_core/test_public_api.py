@@ -114,7 +114,7 @@ def test_pytest_collects_the_doctests_of_lsm_core():
                                       "environment.EnvironmentFactorsResult", "deformation.DeformationRateResult",
                                       "evaluation.PredictionRateCurve", "evaluation.MaskSummary",
                                       "contingency.ContingencyResult", "evaluation.TrainingAccuracy",
-                                      "evaluation.ProneOccurrence"])
+                                      "evaluation.ProneOccurrence", "catalog.InventoryState"])
 def test_result_objects_are_frozen_typed_dataclasses_with_as_dict(qualname):
     import dataclasses
 
