@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from lsm_assets.config_names import ModelName, StrategyName, plain_names_validator
 from lsm_assets.metadata import image, images
 from lsm_assets.partitions import area_of, area_period_partitions, period_of
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
@@ -28,7 +29,7 @@ PREDICTION_COLUMNS = ["test_y", "test_proba"]  # in the asset's table, not copie
 
 
 class NegativeSamplingConfig(dg.Config):
-    strategies: list[str] = Field(list(STRATEGIES), description="Negative strategies to draw: "
+    strategies: list[StrategyName] = Field(list(STRATEGIES), description="Negative strategies to draw: "
                                   "random, buffer, insar_pu (DESIGN 6) and pu (the ablation: InSAR-PU's Bagging-PU "
                                   "with the pool = every valid pixel outside known landslides, no velocity "
                                   "threshold; it shares the PU settings below).")
@@ -71,6 +72,8 @@ class NegativeSamplingConfig(dg.Config):
                                     "negatives per fold draw (trained_models uses at most max_samples_per_class "
                                     "per class).")
     seed: int = Field(0, description="Seed of every random draw (and of the common spatial folds).")
+
+    _names = plain_names_validator("strategies")
 
 
 def _points(df: pd.DataFrame, crs: str) -> gpd.GeoDataFrame:
@@ -145,8 +148,8 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
 
 
 class TrainingConfig(dg.Config):
-    models: list[str] = Field(list(MODEL_NAMES), description="Models to train: " + ", ".join(MODEL_NAMES) + ".")
-    strategies: list[str] = Field(list(STRATEGIES), description="Negative strategies to train on.")
+    models: list[ModelName] = Field(list(MODEL_NAMES), description="Models to train: " + ", ".join(MODEL_NAMES) + ".")
+    strategies: list[StrategyName] = Field(list(STRATEGIES), description="Negative strategies to train on.")
     max_samples_per_class: int = Field(2000, description="Training pixels per class (drawn uniformly, seeded); the "
                                        "published experiments use a few thousand.")
     spatial_cv_folds: int = Field(5, description="k of the common spatial folds (k-means on the landslides' "
@@ -164,7 +167,7 @@ class TrainingConfig(dg.Config):
                                              "at most, against the full nested grid on 2000 rows per class, at 0.3x "
                                              "its CV cost (49 vs 159 CPU s), and the saved models' test AUC by 0.002 "
                                              "on average, 0.011 at most.")
-    without_velocity_models: list[str] = Field(["lightgbm"], description="Models also cross-validated with "
+    without_velocity_models: list[ModelName] = Field(["lightgbm"], description="Models also cross-validated with "
                                                "velocity_mm_yr left out of the factors, so the yardstick is "
                                                "reported both ways (InSAR-PU's pool is defined by the velocity); "
                                                "thorough: all six.")
@@ -179,6 +182,8 @@ class TrainingConfig(dg.Config):
                               "(GradientBoostingClassifier, thorough preset).")
     seed: int = Field(0, description="Seed of subsampling, splits, folds and models.")
 
+    _names = plain_names_validator("models", "strategies", "without_velocity_models")
+
 
 class ComparisonConfig(dg.Config):
     area_sample: int = Field(20_000, description="Uniform pixels standing for the whole area in the prediction-rate "
@@ -187,7 +192,7 @@ class ComparisonConfig(dg.Config):
 
 
 class ShapConfig(dg.Config):
-    models: list[str] = Field(list(MODEL_NAMES), description="Models to explain.")
+    models: list[ModelName] = Field(list(MODEL_NAMES), description="Models to explain.")
     n_explain: int = Field(300, description="Rows explained per model (tree/linear explainers).")
     agnostic_method: Literal["permutation", "kernel"] = Field(
         "permutation", description="SHAP for the SVM and MLP: 'permutation' (one antithetic permutation per row) or "
@@ -199,6 +204,8 @@ class ShapConfig(dg.Config):
                                  "steady the importance ranking is for each strategy.")
     n_bootstrap: int = Field(5, description="Bootstrap refits for the ranking stability.")
     seed: int = Field(0, description="Seed of rows explained and bootstrap draws.")
+
+    _names = plain_names_validator("models")
 
 
 def _tables(positive_samples: gpd.GeoDataFrame, negative_samples: gpd.GeoDataFrame, strategy: str, n: int,

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from lsm_assets.config_names import CvSchemeName, ModelName, plain_names_validator
 from lsm_assets.partitions import sample_table_partitions
 from lsm_assets.resources import DuckDBCatalog, LsmPaths
 from lsm_core import catalog
@@ -16,14 +17,16 @@ CATALOG_PERIOD = "table"  # the catalog keys result rows by (area, period): a ta
 
 
 class TableEvaluationConfig(dg.Config):
-    models: list[str] = Field(list(MODEL_NAMES), description="Models to evaluate: " + ", ".join(MODEL_NAMES) + ".")
+    models: list[ModelName] = Field(list(MODEL_NAMES), description="Models to evaluate: " + ", ".join(MODEL_NAMES) + ".")
     repeats: int = Field(5, description="Repeats of the outer 5-fold CV (random and spatial).")
     inner_splits: int = Field(3, description="Inner folds of the nested hyperparameter tuning.")
-    schemes: list[str] = Field(["random", "spatial"],
+    schemes: list[CvSchemeName] = Field(["random", "spatial"],
                                description="CV schemes: random, spatial; [] for a temporal evaluation alone.")
     deformation_threshold_mm_yr: float = Field(5.0, description="InSAR-PU: |v| below which an absence joins the "
                                                "unlabeled pool (tables registered with a deformation column).")
     seed: int = Field(0, description="Seed of folds, tuning and models.")
+
+    _names = plain_names_validator("models", "schemes")
 
 
 @dg.asset(partitions_def=sample_table_partitions, group_name="tables", kinds={"sklearn", "duckdb"},
