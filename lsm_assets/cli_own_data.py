@@ -81,6 +81,8 @@ def evaluate_table_cmd(table: Path, label: str, coords: str, factors: str | None
                        deformation_threshold: float, date_col: str | None, split: str | None, models: str,
                        repeats: int, inner: int, schemes: str, seed: int, as_json: bool) -> None:
     """Evaluate the six models on TABLE, a CSV of sample points (random and spatial CV, nested tuning)."""
+    from tqdm import tqdm
+
     from lsm_core.sample_table import load_sample_table, parse_split_date
     from lsm_core.table_mode import evaluate_table
 
@@ -94,10 +96,14 @@ def evaluate_table_cmd(table: Path, label: str, coords: str, factors: str | None
         other = None
         if external is not None:
             other = load_sample_table(external, **{**spec, "factors": list(main.factors)})
-        result = evaluate_table(main, models=_names(models) or MODEL_CHOICES, n_repeats=repeats, inner_splits=inner,
-                                external=other, split=parse_split_date(split) if split else None,
-                                deformation_threshold_mm_yr=deformation_threshold, random_state=seed,
-                                schemes=[] if schemes.strip() == "none" else _names(schemes) or [])
+        chosen = _names(models) or MODEL_CHOICES
+        # on stderr, so that --json output stays one clean object on stdout
+        with tqdm(total=len(chosen), unit="model", desc="evaluating", file=sys.stderr) as bar:
+            result = evaluate_table(main, models=chosen, n_repeats=repeats, inner_splits=inner,
+                                    external=other, split=parse_split_date(split) if split else None,
+                                    deformation_threshold_mm_yr=deformation_threshold, random_state=seed,
+                                    schemes=[] if schemes.strip() == "none" else _names(schemes) or [],
+                                    on_model_done=lambda name: (bar.set_postfix_str(name), bar.update()))
     except LsmError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

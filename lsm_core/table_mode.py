@@ -24,7 +24,7 @@ For each model (``lsm_core.models.MODEL_NAMES``):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -315,14 +315,15 @@ def external_auc(name: str, table: SampleTable, other: SampleTable, *, inner_spl
 def evaluate_table(table: SampleTable, *, models: Sequence[str] = MODEL_NAMES, n_splits: int = 5, n_repeats: int = 5,
                    inner_splits: int = 3, external: SampleTable | None = None, split: dt.date | None = None,
                    deformation_threshold_mm_yr: float = 5.0, pu_bags: int = 50, weights: WeightScheme = "equal",
-                   schemes: Sequence[CVScheme] = ("random", "spatial"), random_state: int = 0) -> TableEvaluation:
+                   schemes: Sequence[CVScheme] = ("random", "spatial"), random_state: int = 0,
+                   on_model_done: Callable[[str], None] | None = None) -> TableEvaluation:
     """Random and spatial CV (nested tuning) of each model, plus external, InSAR-PU and temporal figures.
 
     ``n_repeats`` x ``n_splits`` outer folds per scheme (every model sees the same folds, so model
     differences are paired); ``split`` needs a table with dates; the InSAR-PU strategy runs (under
     spatial CV) when the table has a deformation column. A scheme left out of ``schemes`` is reported
     as NaN (null in JSON), e.g. ``schemes=()`` for a temporal evaluation alone. Deterministic for a
-    given ``random_state``.
+    given ``random_state``. ``on_model_done(name)`` is called as each model finishes (a progress bar).
     """
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
@@ -333,13 +334,14 @@ def evaluate_table(table: SampleTable, *, models: Sequence[str] = MODEL_NAMES, n
         raise ConfigError(f"a split date ({split}) needs a date column: {NO_DATES}")
     with threadpool_limits(limits=1):  # thousands of small fits: OpenMP/BLAS threads only contend (HistGBDT)
         return _evaluate_table(table, models, n_splits, n_repeats, inner_splits, external, split,
-                               deformation_threshold_mm_yr, pu_bags, weights, schemes, random_state)
+                               deformation_threshold_mm_yr, pu_bags, weights, schemes, random_state,
+                               on_model_done)
 
 
 def _evaluate_table(table: SampleTable, models: Sequence[str], n_splits: int, n_repeats: int, inner_splits: int,
                     external: SampleTable | None, split: dt.date | None, deformation_threshold_mm_yr: float,
                     pu_bags: int, weights: WeightScheme, schemes: Sequence[CVScheme],
-                    random_state: int) -> TableEvaluation:
+                    random_state: int, on_model_done: Callable[[str], None] | None = None) -> TableEvaluation:
     kw: dict[str, Any] = {"n_splits": n_splits, "n_repeats": n_repeats, "inner_splits": inner_splits,
           "threshold_mm_yr": deformation_threshold_mm_yr, "pu_bags": pu_bags, "seed": random_state}
     folds: list[dict[str, Any]] = []
@@ -359,6 +361,8 @@ def _evaluate_table(table: SampleTable, models: Sequence[str], n_splits: int, n_
                                                                     inner_splits=inner_splits, weights=weights,
                                                                     random_state=random_state),
             insar_pu_spatial_cv_auc=pu_auc[0], insar_pu_spatial_cv_auc_sd=pu_auc[1])
+        if on_model_done is not None:
+            on_model_done(name)
     settings = {"n_splits": n_splits, "n_repeats": n_repeats, "inner_splits": inner_splits,
                 "random_state": random_state, "split": None if split is None else split.isoformat(),
                 "deformation_threshold_mm_yr": deformation_threshold_mm_yr, "weights": weights,

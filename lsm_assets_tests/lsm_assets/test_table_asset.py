@@ -70,7 +70,7 @@ def test_a_registered_table_is_evaluated_by_the_asset_like_the_cli(home):
     cli = _cli(data, "evaluate-table", LSL, "--label", "lslpts", "--coords", "x,y", "--factors", FACTORS,
                "--models", "logistic_regression", "--repeats", "1", "--cv", "spatial", "--json")
     assert cli.exit_code == 0, cli.output
-    assert json.loads(cli.output)["models"]["logistic_regression"]["spatial_cv_auc"] == pytest.approx(lr)
+    assert json.loads(cli.stdout)["models"]["logistic_regression"]["spatial_cv_auc"] == pytest.approx(lr)
 
 
 def test_table_specs_name_their_file_when_wrong(tmp_path):

@@ -96,7 +96,8 @@ def test_json_has_the_issue_keys(tmp_path, csv):
                                     "--deformation", "v", "--date", "date", "--split", "2018-01-01", "--models",
                                     "logistic_regression", "--repeats", "1", "--inner", "2", "--json"])
     assert out.exit_code == 0, out.output
-    doc = json.loads(out.output)
+    doc = json.loads(out.stdout)  # the progress bar goes to stderr
+    assert "evaluating" in out.stderr and "1/1" in out.stderr  # one bar step per model
     assert {"models", "n_positive", "n_negative", "factors"} <= set(doc)
     assert doc["factors"] == ["slope", "soil", "noise"] and doc["n_positive"] + doc["n_negative"] == 240
     assert set(doc["models"]) == {"logistic_regression"}
