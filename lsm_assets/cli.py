@@ -118,16 +118,20 @@ def ingest_events(data_root: Path, file: Path, area: str, run: bool) -> None:
 def _run_partitions(data_root: Path, keys: list[str], evaluations: list[str] | None = None) -> None:
     """Materialize: every asset of ``keys`` (area x period), or the inventory of an area key and then the
     evaluation assets of ``evaluations``."""
+    from tqdm import tqdm
+
     from lsm_assets.definitions import defs
     from lsm_assets.intake_ops import EVALUATION_ASSETS
     from lsm_assets.materialize import run_partition
 
     instance = _instance()
-    if evaluations is None:
-        results = [run_partition(defs, instance, data_root, k) for k in keys]
-    else:
-        results = [run_partition(defs, instance, data_root, k, selection=["landslide_inventory"]) for k in keys]
-        results += [run_partition(defs, instance, data_root, k, selection=EVALUATION_ASSETS) for k in evaluations]
+    runs = ([(k, None) for k in keys] if evaluations is None else
+            [(k, ["landslide_inventory"]) for k in keys] + [(k, EVALUATION_ASSETS) for k in evaluations])
+    results = []
+    with tqdm(total=len(runs), unit="run", desc="materializing", file=sys.stderr) as bar:
+        for key, selection in runs:
+            results.append(run_partition(defs, instance, data_root, key, selection=selection))
+            bar.update()
     for r in results:
         click.echo(f"{'ok    ' if r.success else 'FAILED'} {r.partition_key:24s} run {r.run_id}"
                    + (f"\n       {r.error}" if r.error else ""))
