@@ -55,20 +55,33 @@ def _print_human(result) -> None:
         click.echo(f"note: {note}")
 
 
+# The columns of a sample table, shared by evaluate-table and add-table (which registers them for the UI).
+_TABLE_COLUMN_OPTIONS = (
+    click.option("--label", required=True, help="Column of the labels (1/True = landslide, 0/False = absence)."),
+    click.option("--coords", required=True, help="The two coordinate columns as X,Y (map units, e.g. m)."),
+    click.option("--factors", default=None,
+                 help="Comma-separated factor columns (default: every other numeric column)."),
+    click.option("--categorical", default=None, help="Comma-separated factors holding integer class codes."),
+    click.option("--external", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                 help="Another table (same columns): models trained on TABLE predict it and report its AUC."),
+    click.option("--deformation", default=None, help="Velocity column (mm/yr): enables the InSAR-PU strategy."),
+    click.option("--deformation-nodata", type=float, default=None, help="Velocity value meaning 'no InSAR coverage'."),
+    click.option("--date", "date_col", default=None, help="Event date column (a temporal evaluation with --split)."),
+    click.option("--split", default=None, help="YYYY-MM-DD: train on rows dated before, score the later rows."),
+)
+
+
+def _table_columns(command):
+    for option in reversed(_TABLE_COLUMN_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command("evaluate-table")
 @click.argument("table", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--label", required=True, help="Column of the labels (1/True = landslide, 0/False = absence).")
-@click.option("--coords", required=True, help="The two coordinate columns as X,Y (map units, e.g. m).")
-@click.option("--factors", default=None, help="Comma-separated factor columns (default: every other numeric column).")
-@click.option("--categorical", default=None, help="Comma-separated factors holding integer class codes.")
-@click.option("--external", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Another table (same columns): models trained on TABLE predict it and report its AUC.")
-@click.option("--deformation", default=None, help="Velocity column (mm/yr): enables the InSAR-PU strategy.")
-@click.option("--deformation-nodata", type=float, default=None, help="Velocity value meaning 'no InSAR coverage'.")
+@_table_columns
 @click.option("--deformation-threshold", type=float, default=5.0, show_default=True,
               help="|v| (mm/yr) below which an absence joins the InSAR-PU pool.")
-@click.option("--date", "date_col", default=None, help="Event date column (a temporal evaluation with --split).")
-@click.option("--split", default=None, help="YYYY-MM-DD: train on rows dated before, score the later rows.")
 @click.option("--models", default=",".join(MODEL_CHOICES), show_default=True, help="Comma-separated models.")
 @click.option("--repeats", type=int, default=5, show_default=True, help="Repeats of the outer 5-fold CV.")
 @click.option("--inner", type=int, default=3, show_default=True, help="Inner folds for tuning (nested CV).")
@@ -248,16 +261,7 @@ def _dem_only(check, out_dir: Path, inventory_label: str | None, models, repeats
 @click.command("add-table")
 @click.argument("name")
 @click.argument("table", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--label", required=True, help="Column of the labels (1/True = landslide, 0/False = absence).")
-@click.option("--coords", required=True, help="The two coordinate columns as X,Y (map units, e.g. m).")
-@click.option("--factors", default=None, help="Comma-separated factor columns (default: every other numeric column).")
-@click.option("--categorical", default=None, help="Comma-separated factors holding integer class codes.")
-@click.option("--external", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Another table (same columns): transfer AUC.")
-@click.option("--deformation", default=None, help="Velocity column (mm/yr): enables the InSAR-PU strategy.")
-@click.option("--deformation-nodata", type=float, default=None, help="Velocity value meaning 'no InSAR coverage'.")
-@click.option("--date", "date_col", default=None, help="Event date column (a temporal evaluation with --split).")
-@click.option("--split", default=None, help="YYYY-MM-DD: train on rows dated before, score the later rows.")
+@_table_columns
 @click.pass_obj
 def add_table_cmd(data_root: Path, name: str, table: Path, label: str, coords: str, factors: str | None,
                   categorical: str | None, external: Path | None, deformation: str | None,

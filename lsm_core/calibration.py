@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike
 from lsm_core.errors import ConfigError, SamplingError
 from lsm_core.grid import DEFAULT_BLOCK
 
-__all__ = ["CALIBRATIONS", "Calibration", "Calibrator", "calibrate_raster", "fit_calibrator"]
+__all__ = ["CALIBRATIONS", "Calibration", "Calibrator", "calibrate_map", "calibrate_raster", "fit_calibrator"]
 
 Calibration = Literal["none", "isotonic", "platt"]
 CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
@@ -114,3 +114,17 @@ def calibrate_raster(src: str | Path, dst: str | Path, calibrator: Calibrator, *
         for b in raw.grid.windows(block):
             out.write(calibrator(raw.read(b.write, [1]))[None, 0], b.write)
     return Path(dst)
+
+
+def calibrate_map(src: str | Path, dst: str | Path, method: Calibration, positive_scores: ArrayLike, *,
+                  n_area: int = 20_000, seed: int = 0, block: int = DEFAULT_BLOCK) -> Calibrator:
+    """Calibrate the probability map ``src`` into ``dst``: fit ``method`` on ``positive_scores`` (the map model's
+    probabilities at held-out landslides) against a seeded uniform sample of ``n_area`` valid map pixels, then
+    write the calibrated map window by window. Returns the fitted calibrator."""
+    from lsm_core.io import RasterFile
+    from lsm_core.sampling import sample_pixels
+
+    area = sample_pixels(RasterFile(src), n_area, seed=seed, stream="calibration", allow_fewer=True).values[:, 0]
+    calibrator = fit_calibrator(method, positive_scores, area)
+    calibrate_raster(src, dst, calibrator, block=block)
+    return calibrator

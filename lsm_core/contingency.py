@@ -28,12 +28,13 @@ from numpy.typing import ArrayLike
 
 from lsm_core.errors import ConfigError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
-from lsm_core.io import read_raster
+from lsm_core.io import RasterFile, read_raster
 from lsm_core.plots import new_figure, save_figure
 from lsm_core.prone import check_grids, classify, natural_breaks, raster_natural_breaks, velocity_band
 
 __all__ = ["FIVE_CLASSES", "ContingencyResult", "contingency_long", "deformation_susceptibility_contingency",
-           "plot_contingency", "plot_contingency_panels", "sampled_contingency", "velocity_class_names"]
+           "plot_contingency", "plot_contingency_panels", "sampled_contingency", "sampled_strategy_contingencies",
+           "velocity_class_names"]
 
 FIVE_CLASSES = ("very_low", "low", "moderate", "high", "very_high")
 
@@ -172,6 +173,31 @@ def sampled_contingency(velocity_mm_yr: ArrayLike, probability: ArrayLike, *,
     c, n = result.consistency_score, result.n_deforming
     return replace(result, n_sampled=int(v.size),
                    consistency_se=float(np.sqrt(c * (1 - c) / n)) if n else float("nan"))
+
+
+def sampled_strategy_contingencies(stack: RasterFile, velocity_path: str | Path,
+                                   models: Mapping[tuple[str, str], str | Path], *, n_pixels: int,
+                                   seed: int = 0) -> dict[tuple[str, str], ContingencyResult]:
+    """``sampled_contingency`` of several saved models on ONE seeded sample of ``n_pixels`` valid stack pixels.
+
+    ``models``: (strategy, model) -> saved model file. Every model is scored on the same pixels, so the
+    strategies' consistency scores are compared on equal terms (velocity in mm/yr from the
+    deformation raster's velocity band; probabilities from each model's ``predict_proba``).
+    """
+    from lsm_core.evaluation import values_at  # evaluation and sampling stand above this module
+    from lsm_core.models import load_model
+    from lsm_core.sampling import sample_pixels
+
+    if not models:
+        return {}
+    px = sample_pixels(stack, n_pixels, seed=seed, stream="contingency", allow_fewer=True)
+    v = values_at(velocity_path, px.rows, px.cols, band=velocity_band(velocity_path))
+    X = pd.DataFrame(px.values, columns=stack.names)
+    out = {}
+    for key, path in models.items():
+        model, meta = load_model(path)
+        out[key] = sampled_contingency(v, model.predict_proba(X[meta["feature_names"]])[:, 1], seed=seed)
+    return out
 
 
 def contingency_long(result: ContingencyResult) -> pd.DataFrame:

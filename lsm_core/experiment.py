@@ -141,6 +141,15 @@ def select_model(table: pd.DataFrame, choice: str = "auto") -> pd.Series:
     return hit.iloc[0]
 
 
+def best_per_strategy(table: pd.DataFrame) -> pd.DataFrame:
+    """Each strategy's best model (one row per strategy, sorted by strategy, column ``ranked_by``): by the
+    common yardstick when the table has it, else by the spatial-CV AUC against its own negatives."""
+    key = ("yardstick_auc" if "yardstick_auc" in table and table["yardstick_auc"].notna().any()
+           else "spatial_cv_auc")
+    ranked = table.sort_values([key, "model"], ascending=[False, True], na_position="last")
+    return ranked.groupby("strategy", sort=True).head(1).sort_values("strategy").assign(ranked_by=key)
+
+
 def prediction_rate_auc(later_scores: np.ndarray, area_scores: np.ndarray) -> float:
     """Area under the prediction-rate curve from the scores of later-event pixels and of a uniform area sample.
 

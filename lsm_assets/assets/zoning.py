@@ -14,11 +14,10 @@ from lsm_assets.resources import DuckDBCatalog, LsmPaths
 from lsm_core import area_scope, calibration, catalog, contingency, evaluation, predict, prone, threshold
 from lsm_core.area import period_bounds
 from lsm_core.calibration import Calibration
-from lsm_core.experiment import select_model
+from lsm_core.experiment import best_per_strategy, select_model
 from lsm_core.io import RasterFile, write_table
 from lsm_core.models import load_model
 from lsm_core.plots import plot_evaluation_history, plot_map_preview
-from lsm_core.sampling import sample_pixels
 from lsm_core.threshold import WeightScheme
 
 COG = {"partitions_def": area_period_partitions, "io_manager_key": "cog_io_manager", "group_name": "zoning",
@@ -76,10 +75,8 @@ def susceptibility_map(context: dg.AssetExecutionContext, config: Susceptibility
     if config.calibration != "none":
         # held-out positives: the test split's landslides (whole landslides, never trained on)
         y, p = np.asarray(json.loads(row["test_y"])), np.asarray(json.loads(row["test_proba"]))
-        area_px = sample_pixels(RasterFile(raw), config.calibration_area_sample, seed=config.seed,
-                                stream="calibration", allow_fewer=True).values[:, 0]
-        cal = calibration.fit_calibrator(config.calibration, p[y == 1], area_px)
-        calibration.calibrate_raster(raw, out, cal, block=config.block)
+        cal = calibration.calibrate_map(raw, out, config.calibration, p[y == 1], n_area=config.calibration_area_sample,
+                                        seed=config.seed, block=config.block)
         extra = {"calibration": config.calibration, "calibration_positives": cal.n_positive,
                  "calibration_area_pixels": cal.n_area, "uncalibrated_map": dg.MetadataValue.path(str(raw))}
     context.add_output_metadata({"model": f"{row['strategy']}/{row['model']}", "valid_pixels": info.valid_pixels,
@@ -221,14 +218,6 @@ def _se(res: contingency.ContingencyResult) -> float:
     return 0.0 if res.consistency_se is None else res.consistency_se
 
 
-def _best_per_strategy(trained_models: pd.DataFrame) -> pd.DataFrame:
-    """Each strategy's best model: by the common yardstick when the table has it, else by spatial-CV AUC."""
-    key = ("yardstick_auc" if "yardstick_auc" in trained_models and trained_models["yardstick_auc"].notna().any()
-           else "spatial_cv_auc")
-    ranked = trained_models.sort_values([key, "model"], ascending=[False, True], na_position="last")
-    return ranked.groupby("strategy", sort=True).head(1).sort_values("strategy").assign(ranked_by=key)
-
-
 @dg.asset(description="Deformation class x susceptibility class pixel counts and shares, prone/not prone, and the "
           "consistency score (share of deforming pixels in high or very high susceptibility), for the mapped model "
           "(every pixel) and the best model of every strategy (a seeded pixel sample, with the score's standard "
@@ -247,18 +236,13 @@ def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, co
     mapped = (tags.get("strategy", "?"), tags.get("model_name", "?"))
     results = {mapped: result}
     is_mapped = {mapped: True}
-    others = [r for _, r in _best_per_strategy(trained_models).iterrows() if (r["strategy"], r["model"]) != mapped]
-    if others and config.strategy_sample > 0:
-        # one pixel sample for all: the strategies are compared on the same pixels
-        px = sample_pixels(factor_stack, config.strategy_sample, seed=config.seed, stream="contingency",
-                           allow_fewer=True)
-        v = evaluation.values_at(deformation_rate.path, px.rows, px.cols, band=prone.velocity_band(deformation_rate.path))
-        X = pd.DataFrame(px.values, columns=factor_stack.names)
-        for r in others:
-            model, meta = load_model(paths.root / r["model_path"])
-            p = model.predict_proba(X[meta["feature_names"]])[:, 1]
-            results[(r["strategy"], r["model"])] = contingency.sampled_contingency(v, p, seed=config.seed)
-            is_mapped[(r["strategy"], r["model"])] = False
+    others = {(r["strategy"], r["model"]): paths.root / r["model_path"]
+              for _, r in best_per_strategy(trained_models).iterrows() if (r["strategy"], r["model"]) != mapped}
+    if config.strategy_sample > 0:
+        for key, res in contingency.sampled_strategy_contingencies(factor_stack, deformation_rate.path, others,
+                                                                   n_pixels=config.strategy_sample,
+                                                                   seed=config.seed).items():
+            results[key], is_mapped[key] = res, False
     labels = {k: f"{k[0]}/{k[1]}" + (" (map, every pixel)" if is_mapped[k] else " (sample)") for k in results}
     plot = contingency.plot_contingency_panels({labels[k]: res for k, res in results.items()},
                                                paths.output_path("deformation_susceptibility_contingency", area,

@@ -72,3 +72,22 @@ def test_raster_is_calibrated_window_by_window(tmp_path):
     tags = RasterFile(dst).tags
     assert tags["strategy"] == "random" and Calibrator.from_json(tags["calibration"]) == cal
     assert RasterFile(dst).names == ["susceptibility"]
+
+
+def test_a_map_is_calibrated_against_a_seeded_sample_of_its_own_pixels(tmp_path):
+    from lsm_core.calibration import calibrate_map
+
+    grid = AreaGrid.from_bounds("EPSG:32633", (500000, 4000000, 500700, 4000500), 10)  # 50 x 70 = 3500 px
+    p = np.random.default_rng(2).beta(1, 2, grid.shape).astype(np.float32)
+    p[:5] = np.nan  # 350 nodata pixels never enter the area sample
+    src = write_raster(tmp_path / "raw.tif", p[None], grid, ["susceptibility"], nodata=np.nan)
+    positives = np.random.default_rng(3).beta(2, 1, 300)
+    cal = calibrate_map(src, tmp_path / "cal.tif", "platt", positives, n_area=1000, seed=4, block=16)
+    assert (cal.n_positive, cal.n_area) == (300, 1000)
+    again = calibrate_map(src, tmp_path / "cal2.tif", "platt", positives, n_area=1000, seed=4, block=16)
+    assert again == cal  # the same seed draws the same area sample
+    assert calibrate_map(src, tmp_path / "all.tif", "platt", positives, n_area=10_000, seed=4).n_area == 3150
+    got, ok = read_raster(tmp_path / "cal.tif")[0], np.isfinite(p)
+    np.testing.assert_array_equal(got, cal(p))
+    # Platt is monotone: the map's ranking is kept
+    assert np.all(np.diff(got[ok][np.argsort(p[ok], kind="stable")]) >= 0)
