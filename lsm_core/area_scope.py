@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import yaml
 
@@ -27,7 +28,7 @@ from lsm_core.io import RasterFile, RasterWriter
 __all__ = ["ABSENT_TAG", "ENVIRONMENT_BANDS", "NO_DATES_STATUS", "OPTIONAL_LAYERS", "PLACEHOLDER_BANDS",
            "VELOCITY_STRATEGIES", "absent_reason", "applicable_strategies", "declared_periods", "environment_bands",
            "factors_left_out", "inventory_has_dates", "missing_layers", "present_sources", "proximity_bands",
-           "write_absent_layer"]
+           "scored_later_events", "undated_update_hint", "write_absent_layer"]
 
 OPTIONAL_LAYERS = ("lithology", "faults", "rivers", "roads", "buildings", "mining", "rainfall", "ndvi")
 ABSENT_TAG = "absent_reason"
@@ -77,6 +78,42 @@ def inventory_has_dates(cfg: AreaConfig) -> bool:
     them; this flag keeps POR / LOR from being computed on those stand-in dates.
     """
     return bool(cfg.parameters.get("inventory_has_dates", True))
+
+
+def scored_later_events(later: gpd.GeoDataFrame, cfg: AreaConfig) -> tuple[gpd.GeoDataFrame, str | None]:
+    """The later events (dated after a period's end) that POR / LOR and the prediction rate may score, and the
+    status that replaces POR / LOR when they may not.
+
+    A dated area: every later event, no status. An area added with an undated inventory: its own events carry
+    stand-in dates (``lsm add-area``), so only events whose newest revision came from elsewhere count: updates
+    taken in by ``lsm ingest-events`` / ``inventory_update_sensor``, which must be dated (a dated correction of an
+    own event counts too). ``later`` as from ``catalog.read_events`` (with ``source_file``). Without any such
+    event POR / LOR stay ``NO_DATES_STATUS``.
+
+    >>> from pathlib import Path
+    >>> cfg = AreaConfig("a", Path("/a"), "EPSG:32649", 10.0, (0, 0, 100, 100), {"inventory": Path("/a/inventory.gpkg")},
+    ...                  (), parameters={"inventory_has_dates": False})
+    >>> later = gpd.GeoDataFrame({"event_id": ["ev0001", "new-1"],
+    ...                           "source_file": ["/a/inventory.gpkg", "archive/inventory/a/x__1f.csv"]})
+    >>> events, status = scored_later_events(later, cfg)
+    >>> list(events["event_id"]), status
+    (['new-1'], None)
+    >>> scored_later_events(later.iloc[:1], cfg)[1]
+    'not computable: the inventory has no dates'
+    """
+    if inventory_has_dates(cfg):
+        return later, None
+    dated = later[later["source_file"].astype(str) != str(cfg.layers["inventory"])]
+    return dated, (None if len(dated) else NO_DATES_STATUS)
+
+
+def undated_update_hint(cfg: AreaConfig) -> str | None:
+    """Why an inventory update of an area added with an undated inventory must be dated (None for a dated area)."""
+    if inventory_has_dates(cfg):
+        return None
+    return (f"study area {cfg.name!r} was added with an undated inventory: an update must date every event, so it "
+            "can be placed before or after each monitoring period (undated, it could be a later event leaking into "
+            "the training set); events dated after a period are the later events its POR / LOR score")
 
 
 def declared_periods(area_folder: str | Path) -> list[str]:

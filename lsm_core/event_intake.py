@@ -1,5 +1,8 @@
 """Intake of landslide inventory updates: validate, add to the catalog with revisions, archive (DESIGN 5).
 
+Every event needs an id and a date, also for an area added with an undated inventory (``lsm add-area``):
+there an update's dated events are what POR / LOR score, and an undated one is quarantined with the reason.
+
 A file dropped in ``incoming/inventory/<area>/`` (GeoPackage, GeoJSON, CSV with x, y) is judged
 once it has not changed for ``settle_s`` seconds. A bad file moves to
 ``quarantine/inventory/<area>/`` with a ``.reason.txt``; a good one is added to the catalog
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsm_core import catalog
+from lsm_core.area import load_area
+from lsm_core.area_scope import undated_update_hint
 from lsm_core.errors import InventoryError, LsmError
 from lsm_core.grid import AreaGrid
 from lsm_core.inventory import INVENTORY_SUFFIXES, read_inventory
@@ -102,7 +107,7 @@ def intake_inventory_file(path: str | Path, area: str, data_root: str | Path, gr
             raise InventoryError(f"unknown study area {area!r} (known: {sorted(grids)})", path)
         if path.suffix.lower() not in INVENTORY_SUFFIXES:
             raise InventoryError(f"unsupported file type (expected one of {list(INVENTORY_SUFFIXES)})", path)
-        events = read_inventory(path, grids[area], today=today)
+        events = read_inventory(path, grids[area], today=today, date_hint=_date_hint(data_root, area))
     except LsmError as exc:
         return _quarantine(path, data_root / "quarantine" / "inventory" / area, str(exc), copy), str(exc)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
@@ -122,6 +127,14 @@ def intake_inventory_file(path: str | Path, area: str, data_root: str | Path, gr
     dest.parent.mkdir(parents=True, exist_ok=True)
     _transfer(path, dest, copy)
     return record
+
+
+def _date_hint(data_root: Path, area: str) -> str | None:
+    """Why ``area`` needs dated updates when its own inventory is undated (area.yaml's inventory_has_dates)."""
+    try:
+        return undated_update_hint(load_area(data_root / "study_areas" / area))
+    except LsmError:  # no or a broken area.yaml: the grid check says so, no hint needed
+        return None
 
 
 def inventory_records(data_root: str | Path, area: str | None = None) -> list[InventoryRecord]:

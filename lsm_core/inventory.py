@@ -24,7 +24,8 @@ GEOMETRY_TYPES = {"Point", "Polygon", "MultiPolygon"}
 INVENTORY_SUFFIXES = (".gpkg", ".geojson", ".json", ".csv")
 
 
-def read_inventory(path: str | Path, grid: AreaGrid, *, today: dt.date | None = None) -> gpd.GeoDataFrame:
+def read_inventory(path: str | Path, grid: AreaGrid, *, today: dt.date | None = None,
+                   date_hint: str | None = None) -> gpd.GeoDataFrame:
     """Events of one inventory file as (event_id, event_date, init_x, init_y, geometry) in the area CRS.
 
     Accepts GeoPackage / GeoJSON (polygons or points, any CRS: reprojected, initiation points
@@ -32,7 +33,8 @@ def read_inventory(path: str | Path, grid: AreaGrid, *, today: dt.date | None = 
     ``init_x``/``init_y`` when given (in the file's CRS), else the polygon centroid (DESIGN 6).
     Raises InventoryError naming the file for missing ids, missing, unparseable or future dates
     (after ``today``, default: the current UTC date), duplicate ids, empty or non-areal/point
-    geometries, or events outside the area.
+    geometries, or events outside the area. ``date_hint`` is added to the errors about missing dates
+    (why this area needs them).
     """
     path = Path(path)
     if path.suffix.lower() == ".csv":
@@ -49,7 +51,10 @@ def read_inventory(path: str | Path, grid: AreaGrid, *, today: dt.date | None = 
     if gdf.empty:
         raise InventoryError("the file holds no events", path)
     id_col = _pick(gdf, ID_FIELDS, path, "event id")
-    date_col = _pick(gdf, DATE_FIELDS, path, "event date")
+    try:
+        date_col = _pick(gdf, DATE_FIELDS, path, "event date")
+    except InventoryError as exc:
+        raise InventoryError(_hinted(str(exc).removeprefix(f"{path}: "), date_hint), path) from None
     raw_ids = gdf[id_col]
     missing = raw_ids.isna() | raw_ids.astype(str).str.strip().isin(["", "nan", "None"])
     if missing.any():
@@ -59,7 +64,7 @@ def read_inventory(path: str | Path, grid: AreaGrid, *, today: dt.date | None = 
     dates = pd.to_datetime(gdf[date_col], errors="coerce")
     if dates.isna().any():
         bad = ids[dates.isna()].head(5).tolist()
-        raise InventoryError(f"missing or unparseable event dates for ids {bad}", path)
+        raise InventoryError(_hinted(f"missing or unparseable event dates for ids {bad}", date_hint), path)
     today = today or dt.datetime.now(dt.UTC).date()
     future = dates.dt.date > today
     if future.any():
@@ -93,6 +98,10 @@ def read_inventory(path: str | Path, grid: AreaGrid, *, today: dt.date | None = 
     out = gpd.GeoDataFrame({"event_id": ids.to_numpy(), "event_date": dates.dt.date.to_numpy(),
                             "init_x": init_x, "init_y": init_y}, geometry=geom.to_numpy(), crs=grid.crs)
     return out.sort_values(["event_date", "event_id"], kind="stable").reset_index(drop=True)
+
+
+def _hinted(message: str, hint: str | None) -> str:
+    return message if hint is None else f"{message}; {hint}"
 
 
 def _pick(gdf: pd.DataFrame, names: tuple[str, ...], path: Path, what: str) -> str:

@@ -86,7 +86,8 @@ class AreaFilesCheck:
             out.append(("negative strategy insar_pu and the deformation factor",
                         "no InSAR data for this area (--insar): the velocity is left out and InSAR-PU skipped"))
         if not self.has_dates:
-            out.append(("POR / LOR", "not computable: the inventory has no dates"))
+            out.append(("POR / LOR", "not computable: the inventory has no dates (until dated events after the "
+                        "period are taken in: lsm ingest-events, or incoming/inventory/<area>/)"))
         return out
 
     def pipeline_gaps(self, period: str | None = None) -> list[str]:

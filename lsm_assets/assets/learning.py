@@ -281,7 +281,7 @@ def model_comparison(context: dg.AssetExecutionContext, config: ComparisonConfig
                      landslide_inventory: gpd.GeoDataFrame) -> pd.DataFrame:
     area, period = area_of(context.partition_key), period_of(context.partition_key)
     _, period_end = period_bounds(period)
-    later = events_after(landslide_inventory, period_end)
+    later, _ = area_scope.scored_later_events(events_after(landslide_inventory, period_end), paths.area(area))
     area_px = sampling.random_negatives(factor_stack, landslide_inventory.iloc[:0], config.area_sample,
                                         seed=config.seed)
     later_px = (sampling.positive_samples(later, factor_stack, later["event_date"].max()) if len(later)

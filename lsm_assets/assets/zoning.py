@@ -165,6 +165,8 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     with lsm_catalog.connect() as con:
         state = catalog.inventory_state(con, area)
         later = catalog.read_events(con, area, landslide_inventory.crs, after=period_end)
+    # an undated area: only dated updates are later events (its own events carry stand-in dates)
+    later, no_por_lor = area_scope.scored_later_events(later, paths.area(area))
     rate = evaluation.prediction_rate_curve(susceptibility_map.path, later)
     curve_path = write_table(paths.output_path("prone_area_evaluation", area, period, "parquet").with_name(
         f"{period}__prediction_rate.parquet"), pd.DataFrame({"area_share": rate.area_share,
@@ -176,9 +178,8 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
         stem=period, prediction_rate=rate, inventory=state.as_dict(), opening_radius_px=config.opening_radius_px,
         closing_radius_px=config.closing_radius_px, min_area_m2=config.min_area_m2)
     table = pd.DataFrame(rows).assign(area=area, period=period, evaluated_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
-    undated = not area_scope.inventory_has_dates(paths.area(area))
-    if undated:  # the catalog's dates are stand-ins (lsm add-area): no event is "later", POR / LOR say so
-        table = table.assign(POR=np.nan, LOR=np.nan, status=area_scope.NO_DATES_STATUS)
+    if no_por_lor:  # an undated inventory and no dated update after the period: POR / LOR say so
+        table = table.assign(POR=np.nan, LOR=np.nan, status=no_por_lor)
     with lsm_catalog.connect() as con:
         catalog.append_rows(con, "prone_area_evaluation", table)
         past = con.execute("SELECT evaluated_at, threshold_name, TA, POR, LOR FROM prone_area_evaluation "
@@ -189,7 +190,7 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     inventory = {"evaluations_in_history": int(history), "inventory_events": state.n_events,
                  "inventory_revisions": state.n_revisions, "inventory_latest_event": str(state.latest_event_date),
                  "inventory_latest_ingest": str(state.latest_ingest)}
-    por_lor = ({"POR": area_scope.NO_DATES_STATUS, "LOR": area_scope.NO_DATES_STATUS} if undated
+    por_lor = ({"POR": no_por_lor, "LOR": no_por_lor} if no_por_lor
                else {"POR": float(adaptive["POR"]), "LOR": float(adaptive["LOR"])})
     context.add_output_metadata({**inventory, "TA": float(adaptive["TA"]), **por_lor, "later_events": int(adaptive["L"]),
                                  "map_prediction_rate_auc": float(rate.auc),
