@@ -161,13 +161,35 @@ def relief_m(dem: np.ndarray, res_m: Res, radius_m: float = 100.0) -> np.ndarray
     """Local relief in metres: max - min elevation within ``radius_m`` of each cell (circular window)."""
     rad = relief_radius_px(res_m, radius_m)
     z = np.asarray(dem, dtype=np.float64)
-    yy, xx = np.mgrid[-rad:rad + 1, -rad:rad + 1]
-    disk = xx * xx + yy * yy <= rad * rad
     nan = np.isnan(z)
     # mode="nearest" repeats edge cells, which already lie in the disk: the same as ignoring the outside
-    hi = ndimage.maximum_filter(np.where(nan, -np.inf, z), footprint=disk, mode="nearest")
-    lo = ndimage.minimum_filter(np.where(nan, np.inf, z), footprint=disk, mode="nearest")
+    hi = _disk_filter(np.where(nan, -np.inf, z), rad, ndimage.maximum_filter1d, np.maximum)
+    lo = _disk_filter(np.where(nan, np.inf, z), rad, ndimage.minimum_filter1d, np.minimum)
     return np.where(nan, np.nan, hi - lo)
+
+
+def _disk_rectangles(rad: int) -> list[tuple[int, int]]:
+    """Half-heights and half-widths (dy, dx) of rectangles whose union is the disk x^2 + y^2 <= rad^2.
+
+    A cell (y, x) lies in the disk iff |x| <= w(|y|), w(d) = floor(sqrt(rad^2 - d^2)); w never grows
+    with d, so the rectangles |y| <= d, |x| <= w(d) cover exactly the disk; of those with the same w
+    the tallest contains the others.
+    """
+    widths = [int(np.floor(np.sqrt(rad * rad - d * d) + 1e-9)) for d in range(rad + 1)]
+    return [(d, w) for d, w in enumerate(widths) if d == rad or widths[d + 1] != w]
+
+
+def _disk_filter(z: np.ndarray, rad: int, filter1d, combine) -> np.ndarray:
+    """``ndimage.maximum_filter`` (or minimum) of ``z`` over the disk footprint of radius ``rad``, mode
+    "nearest", as the max (min) of separable rectangle filters: two running 1-D passes per rectangle
+    instead of every disk cell per pixel, with exactly the same values (a max over a union of sets is
+    the max of the maxima; "nearest" clamps each axis on its own, so it separates too)."""
+    out = None
+    for dy, dx in _disk_rectangles(rad):
+        part = filter1d(filter1d(z, 2 * dx + 1, axis=1, mode="nearest"), 2 * dy + 1, axis=0, mode="nearest")
+        out = part if out is None else combine(out, part, out=out)
+    assert out is not None
+    return out
 
 
 def twi(acc_cells: np.ndarray, slope: np.ndarray, res_m: Res, min_tan_slope: float = 1e-3) -> np.ndarray:

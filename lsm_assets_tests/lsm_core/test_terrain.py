@@ -118,6 +118,25 @@ def test_relief_is_max_minus_min_within_the_radius():
     assert np.isnan(rel[10, 11]) and rel[10, 12] == 50
 
 
+
+@pytest.mark.parametrize("radius_m", [10.0, 30.0, 100.0, 123.0])
+def test_relief_equals_the_disk_footprint_filter(radius_m):
+    # relief_m runs the disk max / min as separable rectangle filters: the same values as the plain
+    # footprint filter of scipy, NaN cells and array edges included
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    dem = rng.normal(size=(61, 47)).cumsum(0).cumsum(1)
+    dem[rng.random(dem.shape) < 0.05] = np.nan
+    dem[:2] = np.nan
+    rad = int(round(radius_m / RES))
+    yy, xx = np.mgrid[-rad:rad + 1, -rad:rad + 1]
+    disk = xx * xx + yy * yy <= rad * rad
+    nan = np.isnan(dem)
+    hi = ndimage.maximum_filter(np.where(nan, -np.inf, dem), footprint=disk, mode="nearest")
+    lo = ndimage.minimum_filter(np.where(nan, np.inf, dem), footprint=disk, mode="nearest")
+    np.testing.assert_array_equal(relief_m(dem, RES, radius_m=radius_m), np.where(nan, np.nan, hi - lo))
+
 def test_nodata_propagates_without_eroding_neighbours():
     dem = _dem().astype(np.float64)
     dem[10:13, 10:13] = np.nan
