@@ -65,6 +65,7 @@ def register(data_root: Path) -> None:
 def _report(reg) -> None:
     click.echo(f"areas: {', '.join(reg.areas) or '(none)'}")
     click.echo(f"periods: {', '.join(f'{a}:{p}' for a, p in reg.pairs) or '(none)'}")
+    click.echo(f"sample tables: {', '.join(reg.tables) or '(none)'}")
     for folder in reg.accepted:
         click.echo(f"accepted {folder}")
     for folder, reason in reg.rejected:
@@ -147,38 +148,66 @@ PRESET = click.option("--preset", type=click.Choice(["default", "thorough"]), de
 
 
 @main.command()
-@click.option("--area", "areas", multiple=True, help="Only these study areas (default: all).")
+@click.option("--area", "areas", multiple=True,
+              help="Only these study areas (repeatable; no sample table then, unless --table names some).")
+@click.option("--table", "tables", multiple=True,
+              help="Only these sample tables of `lsm add-table` (repeatable; no area then, unless --area names some). "
+                   "Default: every area and every table.")
+@click.option("--run-config", "run_config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="YAML run config over the preset (ops: {asset: {config: {...}}}, e.g. fewer models "
+                                 "or repeats); each run gets the ops it has.")
 @WORKERS
 @PRESET
 @click.pass_obj
-def materialize(data_root: Path, areas: tuple[str, ...], workers: int | None, preset: str) -> None:
-    """Materialize every asset for every registered partition."""
-    _materialize(data_root, areas, workers, preset)
+def materialize(data_root: Path, areas: tuple[str, ...], tables: tuple[str, ...], run_config_file: Path | None,
+                workers: int | None, preset: str) -> None:
+    """Materialize every asset for every registered partition, and every registered sample table."""
+    _materialize(data_root, areas, workers, preset, tables=tables, run_config_file=run_config_file)
 
 
-def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = None, preset: str = "default") -> None:
+def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = None, preset: str = "default",
+                 tables: tuple[str, ...] = (), run_config_file: Path | None = None) -> None:
+    import yaml
+
     from lsm_assets.definitions import defs
-    from lsm_assets.materialize import PRESETS, materialize_all
+    from lsm_assets.materialize import PRESETS, choose_runs, materialize_all, merge_run_config
     from lsm_assets.registry import register as do_register
+    from lsm_core.errors import LsmError
 
+    try:
+        extra = yaml.safe_load(run_config_file.read_text()) if run_config_file else None
+        if extra is not None and not isinstance(extra, dict):
+            raise LsmError(f"a run config is a mapping (ops: {{asset: {{config: ...}}}}), got {type(extra).__name__}",
+                           run_config_file)
+    except yaml.YAMLError as exc:
+        click.echo(f"error: {run_config_file}: invalid YAML ({exc})", err=True)
+        sys.exit(2)
+    except LsmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    run_config = merge_run_config(PRESETS[preset], extra) if extra else PRESETS[preset]
     instance = _instance()
     reg = do_register(instance, data_root)
     _report(reg)
+    try:
+        chosen, chosen_tables = choose_runs(reg, areas, tables)
+    except LsmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    chosen = areas or reg.areas
-    total = len(chosen) + sum(1 for a, _ in reg.pairs if a in chosen)
+    total = len(chosen) + sum(1 for a, _ in reg.pairs if a in chosen) + len(chosen_tables)
     with tqdm(total=total, unit="run", desc="materializing", file=sys.stderr) as bar:
         def done(r) -> None:
-            bar.set_postfix_str(f"{r.partition_key} {'ok' if r.success else 'FAILED'} {r.seconds:.0f} s")
+            bar.set_postfix_str(f"{r.label} {'ok' if r.success else 'FAILED'} {r.seconds:.0f} s")
             bar.update()
 
-        results = materialize_all(defs, instance, reg, data_root, areas or None, run_config=PRESETS[preset],
-                                  max_workers=workers, on_done=done)
+        results = materialize_all(defs, instance, reg, data_root, chosen, run_config=run_config,
+                                  max_workers=workers, on_done=done, tables=chosen_tables)
     failed = [r for r in results if not r.success]
     for r in results:
-        click.echo(f"{'ok    ' if r.success else 'FAILED'} {r.partition_key:24s} {r.seconds:6.1f} s  run {r.run_id}"
+        click.echo(f"{'ok    ' if r.success else 'FAILED'} {r.label:24s} {r.seconds:6.1f} s  run {r.run_id}"
                    + (f"\n       {r.error}" if r.error else ""))
     click.echo(f"{len(results)} runs in {time.perf_counter() - t0:.1f} s, {len(failed)} failed")
     click.echo(f"outputs: {data_root / 'warehouse'} (COG, GeoParquet, JSON; DuckDB catalog "

@@ -45,7 +45,7 @@ def report(data_root: Path, area: str, period: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.pass_obj
 def status(data_root: Path, as_json: bool) -> None:
-    """Areas, their periods, stale partitions and quarantined files, each with the reason."""
+    """Areas, their periods, stale partitions, sample tables (last evaluated, stale) and quarantined files."""
     from lsm_core.status import data_status
 
     cm = _catalog(data_root)
@@ -63,6 +63,10 @@ def status(data_root: Path, as_json: bool) -> None:
     click.echo(f"stale partitions: {len(st.stale)}")
     for s in st.stale:
         click.echo(f"  {s.area} {s.period}: {s.reason}")
+    click.echo(f"sample tables: {len(st.tables)}")
+    for t in st.tables:
+        when = f"last evaluated {t.last_evaluated:%Y-%m-%d %H:%M:%S} UTC; " if t.last_evaluated else ""
+        click.echo(f"  {t.name}: {when}" + (f"STALE: {t.reason}" if t.stale else t.reason) + f" ({t.table})")
     click.echo(f"quarantined: {len(st.quarantined)}")
     for q in st.quarantined:
         click.echo(f"  {q.path}: {q.reason}")

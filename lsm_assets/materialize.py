@@ -1,9 +1,10 @@
 """Materialize the asset graph for every registered partition, partitions side by side.
 
 Area-only assets (grid, inventory, drainage, terrain, proximity) run once per area; as soon as an area's run
-has finished, its area x period runs are submitted. Runs go to a pool of worker processes, one per
-core by default, so independent partitions use every core; each run is an ordinary Dagster run in
-the given (persistent) instance and shows in the UI like one launched there.
+has finished, its area x period runs are submitted. Each sample table registered with ``lsm add-table`` is
+one run of ``sample_table_evaluation`` (its partition), independent of the areas. Runs go to a pool of
+worker processes, one per core by default, so independent partitions use every core; each run is an
+ordinary Dagster run in the given (persistent) instance and shows in the UI like one launched there.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ THOROUGH_CONFIG = {"ops": {
                                   "tuning_max_per_class": None, "cv_max_samples_per_class": None,
                                   "without_velocity_models": ["logistic_regression", "svm", "mlp", "random_forest",
                                                               "gbdt", "lightgbm"]}},
-    "shap_importance": {"config": {"agnostic_method": "kernel"}},
+    "shap_importance": {"config": {"agnostic_method": "kernel", "tree_rows": None}},
 }}
 PRESETS = {"default": None, "thorough": THOROUGH_CONFIG}
+TABLE_ASSET = "sample_table_evaluation"  # one partition per registered sample table
 
 
 def resources_for(data_root: str | Path | dg.EnvVar) -> dict:
@@ -59,18 +61,36 @@ class RunOutcome:
     success: bool
     seconds: float
     error: str | None = None
+    table: bool = False  # a sample table's run (partition_key is the table's name)
+
+    @property
+    def label(self) -> str:
+        return f"table {self.partition_key}" if self.table else self.partition_key
 
 
 def _keys(defs: dg.Definitions, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetKey]:
     return [k for a in (defs.assets or []) for k in a.keys if a.partitions_def == partitions_def]
 
 
+def config_for(run_config: dict | None, asset_names: Sequence[str]) -> dict | None:
+    """``run_config`` reduced to the ops of ``asset_names`` (a run rejects the config of ops it does not run)."""
+    if not run_config:
+        return run_config
+    ops = {k: v for k, v in (run_config.get("ops") or {}).items() if k in asset_names}
+    rest = {k: v for k, v in run_config.items() if k != "ops"}
+    return {**rest, "ops": ops} if ops else rest or None
+
+
 def run_partition(defs: dg.Definitions, instance: dg.DagsterInstance, data_root: str | Path,
                   partition_key: str, run_config: dict | None = None,
-                  selection: Sequence[str] | None = None) -> RunOutcome:
+                  selection: Sequence[str] | None = None, table: bool = False) -> RunOutcome:
     """Materialize every asset (or the ``selection``) of ``partition_key``'s partitions definition (area, or
-    area x period) in process."""
+    area x period; ``table``: the sample table ``partition_key``) in process. ``run_config`` is reduced to the
+    ops the run has."""
+    if table:
+        selection = [TABLE_ASSET]
     keys = selection or _keys(defs, area_period_partitions if "|" in partition_key else study_area_partitions)
+    run_config = config_for(run_config, [k if isinstance(k, str) else k.path[-1] for k in keys])
     start = time.perf_counter()
     # the checks go along so they run with their assets, as in runs launched from the UI
     result = dg.materialize([*(defs.assets or []), *(defs.asset_checks or [])], selection=keys,
@@ -81,7 +101,7 @@ def run_partition(defs: dg.Definitions, instance: dg.DagsterInstance, data_root:
     if failures:
         err = failures[0].event_specific_data.error
         error = f"{failures[0].step_key}: {err.message.strip() if err else 'failed'}"
-    return RunOutcome(partition_key, result.run_id, result.success, time.perf_counter() - start, error)
+    return RunOutcome(partition_key, result.run_id, result.success, time.perf_counter() - start, error, table)
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -114,11 +134,11 @@ def _die_with_parent() -> None:
 
 
 def _run_in_worker(instance_ref: object, data_root: str, partition_key: str,
-                   run_config: dict | None) -> RunOutcome:
+                   run_config: dict | None, table: bool = False) -> RunOutcome:
     from lsm_assets.definitions import defs
 
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
-        return run_partition(defs, instance, data_root, partition_key, run_config)
+        return run_partition(defs, instance, data_root, partition_key, run_config, table=table)
 
 
 def merge_run_config(base: dict | None, extra: dict | None) -> dict:
@@ -132,17 +152,19 @@ def merge_run_config(base: dict | None, extra: dict | None) -> dict:
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Registration, data_root: str | Path,
                     areas: Sequence[str] | None = None, run_config: dict | None = None,
                     max_workers: int | None = None,
-                    on_done: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
-    """Run area-only assets per area, then area x period assets per accepted (area, period).
+                    on_done: Callable[[RunOutcome], None] | None = None,
+                    tables: Sequence[str] = ()) -> list[RunOutcome]:
+    """Run area-only assets per area, then area x period assets per accepted (area, period), and
+    ``sample_table_evaluation`` per sample table in ``tables``.
 
-    ``run_config`` ({"ops": {asset: {"config": {...}}}}) tunes the area x period runs, e.g. fewer models in
-    tests. ``max_workers``: worker processes (default: one per core); 1, or an ephemeral instance that
-    other processes cannot reach, runs everything here, one run after the other, with ``defs``. With
-    workers, the runs use ``lsm_assets.definitions.defs``. ``on_done`` is called with each finished run
-    (e.g. to move a progress bar).
+    ``run_config`` ({"ops": {asset: {"config": {...}}}}) tunes the area x period and table runs, e.g. fewer
+    models in tests; each run gets the ops it has. ``max_workers``: worker processes (default: one per core);
+    1, or an ephemeral instance that other processes cannot reach, runs everything here, one run after the
+    other, with ``defs``. With workers, the runs use ``lsm_assets.definitions.defs``. ``on_done`` is called
+    with each finished run (e.g. to move a progress bar).
     """
     notify = on_done or (lambda _: None)
-    areas = list(areas or reg.areas)
+    areas = list(reg.areas if areas is None else areas)
     pairs = [str(area_period_key(a, p)) for a in areas for a2, p in reg.pairs if a2 == a]
     workers = max_workers or os.cpu_count() or 1
     if workers == 1 or instance.is_ephemeral:
@@ -151,6 +173,9 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
             for key in [area, *(k for k in pairs if k.endswith(f"|{area}"))]:
                 results.append(run_partition(defs, instance, data_root, key, run_config if "|" in key else None))
                 notify(results[-1])
+        for name in tables:
+            results.append(run_partition(defs, instance, data_root, name, run_config, table=True))
+            notify(results[-1])
         return results
 
     pair_config = merge_run_config(SIDE_BY_SIDE_CONFIG, run_config)
@@ -158,14 +183,38 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
     results: list[RunOutcome] = []
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
         pending: dict[Future, str] = {pool.submit(_run_in_worker, ref, root, a, None): a for a in areas}
+        pending |= {pool.submit(_run_in_worker, ref, root, t, run_config, True): f"table:{t}" for t in tables}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 key = pending.pop(fut)
                 results.append(fut.result())
                 notify(results[-1])
-                if "|" not in key:  # an area is ready: its periods can start
+                if "|" not in key and not key.startswith("table:"):  # an area is ready: its periods can start
                     pending |= {pool.submit(_run_in_worker, ref, root, k, pair_config): k for k in pairs
                                 if k.endswith(f"|{key}")}
-    order = {k: i for i, k in enumerate([*areas, *pairs])}
-    return sorted(results, key=lambda r: order[r.partition_key])
+    order = {k: i for i, k in enumerate([*areas, *pairs, *(f"table:{t}" for t in tables)])}
+    return sorted(results, key=lambda r: order[f"table:{r.partition_key}" if r.table else r.partition_key])
+
+
+def choose_runs(reg: Registration, areas: Sequence[str] = (), tables: Sequence[str] = ()
+                ) -> tuple[list[str], list[str]]:
+    """The study areas and sample tables ``lsm materialize --area ... --table ...`` runs: every one of both
+    without a filter, else exactly those named (``--area`` alone runs no table, ``--table`` alone no area).
+
+    ConfigError names an unknown name, and says so when an area name is a table's or the other way round.
+    """
+    from lsm_core.errors import ConfigError
+
+    for names, known, other, what, other_what, flag, other_flag in (
+            (areas, reg.areas, reg.tables, "study area", "sample table", "--area", "--table"),
+            (tables, reg.tables, reg.areas, "sample table", "study area", "--table", "--area")):
+        for name in names:
+            if name in known:
+                continue
+            if name in other:
+                raise ConfigError(f"{name!r} is not a {what} but a {other_what}: use {other_flag} {name}")
+            raise ConfigError(f"unknown {what} {name!r} ({flag}; known: {', '.join(known) or 'none'})")
+    if not areas and not tables:
+        return list(reg.areas), list(reg.tables)
+    return list(dict.fromkeys(areas)), list(dict.fromkeys(tables))

@@ -24,6 +24,7 @@ class Registration:
     pairs: tuple[tuple[str, str], ...]  # (area, period) with an accepted delivery
     accepted: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...]  # (quarantined folder, reason)
+    tables: tuple[str, ...] = ()  # sample tables registered with `lsm add-table`
 
     @property
     def periods(self) -> tuple[str, ...]:
@@ -43,9 +44,10 @@ def register(instance: dg.DagsterInstance, data_root: str | Path, settle_s: floa
     pairs = known_pairs(data_root, areas)
     _add(instance, STUDY_AREA, areas)
     _add(instance, PERIOD, sorted({p for _, p in pairs}))
-    _add(instance, SAMPLE_TABLE, discover_tables(data_root))
+    tables = discover_tables(data_root)
+    _add(instance, SAMPLE_TABLE, tables)
     return Registration(tuple(areas), pairs, tuple(str(v.delivery.folder) for v in result.accepted),
-                        tuple((str(p), r) for p, r in result.rejected))
+                        tuple((str(p), r) for p, r in result.rejected), tuple(tables))
 
 
 def area_grids(data_root: str | Path) -> tuple[dict[str, AreaGrid], dict[str, str]]:

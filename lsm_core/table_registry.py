@@ -20,6 +20,7 @@ same code as ``lsm evaluate-table``. Example spec::
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,8 +34,11 @@ from lsm_core.models import MODEL_NAMES
 from lsm_core.sample_table import SampleTable, load_sample_table, parse_split_date
 from lsm_core.table_mode import CVScheme, TableEvaluation, evaluate_table
 
-__all__ = ["TableSpec", "discover_tables", "evaluate_registered", "load_spec", "load_tables", "register_table",
-           "result_rows", "spec_path"]
+__all__ = ["FINGERPRINT_COLUMNS", "TableSpec", "catalog_rows", "discover_tables", "evaluate_registered",
+           "file_sha256", "input_fingerprint", "load_spec", "load_tables", "register_table", "result_rows", "spec_path"]
+
+# What an evaluation read, kept in every catalog row: a later change of any makes it stale (lsm status).
+FINGERPRINT_COLUMNS = {"table_sha256": "table file", "external_sha256": "external table", "spec_sha256": "table spec"}
 
 
 @dataclass(frozen=True)
@@ -150,3 +154,28 @@ def result_rows(result: TableEvaluation) -> list[dict[str, Any]]:
                      "temporal_auc": t.get("auc"), "temporal_por": t.get("por"), "temporal_lor": t.get("lor"),
                      "n_positive": js["n_positive"], "n_negative": js["n_negative"]})
     return rows
+
+
+def file_sha256(path: str | Path | None) -> str | None:
+    """SHA-256 of a file's bytes (None for no file or a missing one)."""
+    if path is None or not Path(path).is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_fingerprint(data_root: str | Path, spec: TableSpec) -> dict[str, str | None]:
+    """The SHA-256 of what an evaluation of ``spec`` reads: the table, the external table and the spec file."""
+    return {"table_sha256": file_sha256(spec.table), "external_sha256": file_sha256(spec.external),
+            "spec_sha256": file_sha256(spec_path(data_root, spec.name))}
+
+
+def catalog_rows(result: TableEvaluation, fingerprint: dict[str, str | None],
+                 evaluated_at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """``result_rows`` stamped with the evaluation time (UTC, naive) and the inputs' fingerprint (taken before
+    the evaluation read them), for the catalog table ``sample_table_evaluation``."""
+    at = evaluated_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return [{**row, "evaluated_at": at, **fingerprint} for row in result_rows(result)]

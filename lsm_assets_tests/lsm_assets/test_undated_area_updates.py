@@ -9,6 +9,8 @@ that make POR / LOR of the period computable.
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import geopandas as gpd
 import numpy as np
@@ -105,30 +107,34 @@ def test_dated_later_events_make_por_and_lor_computable(hills):
     assert len(first) == 3 and (first["status"] == NO_DATES_STATUS).all() and first["POR"].isna().all()
     assert "until dated events after the period are taken in" in hills["add_area_output"]
 
-    out = _cli(data, "ingest-events", hills["later"], "--area", "hills", "--materialize")
+    # the 2021-2024 events, dated: taken in; until the evaluation re-runs, lsm status calls the period stale
+    out = _cli(data, "ingest-events", hills["later"], "--area", "hills")
     assert out.exit_code == 0, out.output
     assert f"{hills['n_later']} new, 0 corrected" in out.output
+    st = json.loads(_cli(data, "status", "--json").stdout)
+    assert st["periods"]["hills"] == [PERIOD]  # a period the area declares (no InSAR)
+    assert [s["reason"][:18] for s in st["stale"] if s["area"] == "hills"] == ["inventory changed "]
+
+    # dating one of the area's own (undated) events after the period is a correction: a later event too
+    with catalog.connect(data / "warehouse" / "lsm.duckdb", read_only=True) as con:
+        own = con.execute("SELECT ST_X(init_point), ST_Y(init_point) FROM landslide_events "
+                          "WHERE area = 'hills' AND event_id = 'ev0001'").fetchone()
+    fix = hills["home"] / "dated_ev0001.csv"
+    fix.write_text(f"event_id,event_date,x,y\nev0001,2022-03-01,{own[0]},{own[1]}\n")
+    out = _cli(data, "ingest-events", fix, "--area", "hills", "--materialize")
+    assert out.exit_code == 0, out.output
+    assert "corrected ev0001: date (2019-01-01 -> 2022-03-01)" in out.output
+    n_later = hills["n_later"] + 1
     rows = _evaluations(data)
     latest = rows[rows["evaluated_at"] == rows["evaluated_at"].max()].set_index("threshold_name")
     assert len(rows) == 6  # the history keeps the first evaluation beside the new one
-    # the dated 2021-2024 events are the later events; the stand-in dated own events never are
-    assert (latest["L"] + latest["L_dropped"] == hills["n_later"]).all() and (latest["L"] > 0).all()
+    # the dated events after the period are the later events; the own events with stand-in dates never are
+    assert (latest["L"] + latest["L_dropped"] == n_later).all() and (latest["L"] > 0).all()
     assert latest["POR"].between(0, 1).all() and np.allclose(latest["POR"] + latest["LOR"], 1)
     assert NO_DATES_STATUS not in set(latest["status"])
     with catalog.connect(data / "warehouse" / "lsm.duckdb", read_only=True) as con:
         comp = con.execute("SELECT prediction_rate_auc, later_events FROM model_comparison WHERE area = 'hills'"
                            ).df()
-    assert (comp["later_events"] == hills["n_later"]).all() and comp["prediction_rate_auc"].between(0, 1).all()
-
-    # dating one of the area's own (undated) events after the period is a correction: it becomes a later event
-    with catalog.connect(data / "warehouse" / "lsm.duckdb", read_only=True) as con:
-        own = con.execute("SELECT event_id, ST_X(init_point), ST_Y(init_point) FROM landslide_events "
-                          "WHERE area = 'hills' AND event_id = 'ev0001'").fetchone()
-    fix = hills["home"] / "dated_ev0001.csv"
-    fix.write_text(f"event_id,event_date,x,y\nev0001,2022-03-01,{own[1]},{own[2]}\n")
-    out = _cli(data, "ingest-events", fix, "--area", "hills", "--materialize")
-    assert out.exit_code == 0, out.output
-    assert "corrected ev0001: date" in out.output
-    again = _evaluations(data)
-    newest = again[again["evaluated_at"] == again["evaluated_at"].max()].set_index("threshold_name")
-    assert (newest["L"] == latest["L"] + 1).all()
+    assert (comp["later_events"] == n_later).all() and comp["prediction_rate_auc"].between(0, 1).all()
+    st = json.loads(_cli(data, "status", "--json").stdout)
+    assert not [s for s in st["stale"] if s["area"] == "hills"]
