@@ -287,7 +287,7 @@ def add_table_cmd(data_root: Path, name: str, table: Path, label: str, coords: s
 
     register(_instance(), data_root)
     click.echo(f"wrote {path}; registered sample table {name!r}: materialize sample_table_evaluation, "
-               f"partition {name}, in the Dagster UI")
+               f"partition {name}, in the Dagster UI or with `lsm materialize --table {name}`")
 
 
 COMMANDS = (evaluate_table_cmd, add_area_cmd, add_table_cmd)
