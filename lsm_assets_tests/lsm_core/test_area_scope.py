@@ -96,3 +96,40 @@ def test_strategies_that_need_the_velocity_are_skipped_with_the_reason():
     assert "no velocity_mm_yr band" in skipped["insar_pu"]
     run, skipped = area_scope.applicable_strategies(["random", "insar_pu"], ["slope_deg", "velocity_mm_yr"])
     assert run == ["random", "insar_pu"] and skipped == {}
+
+
+def test_the_sensor_quarantines_undated_updates_of_an_undated_area_and_says_why(tmp_path):
+    """inventory_update_sensor's intake: an area added with an undated inventory still needs dated updates."""
+    from lsm_core import catalog
+    from lsm_core.event_intake import intake_inventories
+
+    _area(tmp_path, {}, periods=["200001-200012"], parameters={"inventory_has_dates": False})
+    grids = {"mini": load_area(tmp_path / "study_areas" / "mini").grid}
+    inc = tmp_path / "incoming" / "inventory" / "mini"
+    inc.mkdir(parents=True)
+    (inc / "undated.csv").write_text("event_id,x,y\nu-1,700100,9550100\n")
+    (inc / "one_blank.csv").write_text("event_id,date,x,y\nu-2,2001-03-01,700100,9550100\nu-3,,700200,9550200\n")
+    (inc / "dated.csv").write_text("event_id,date,x,y\nu-4,2001-03-01,700100,9550100\n")
+    db = tmp_path / "warehouse" / "lsm.duckdb"
+    res = intake_inventories(tmp_path, grids, db, settle_s=0)
+    reasons = {p.name: r for p, r in res.rejected}
+    why = "study area 'mini' was added with an undated inventory: an update must date every event"
+    assert "no event date column" in reasons["undated.csv"] and why in reasons["undated.csv"]
+    assert "missing or unparseable event dates for ids ['u-3']" in reasons["one_blank.csv"]
+    assert why in reasons["one_blank.csv"]
+    q = tmp_path / "quarantine" / "inventory" / "mini"
+    assert why in (q / "undated.csv.reason.txt").read_text() and (q / "one_blank.csv").is_file()
+    assert [r.added for r in res.accepted] == [("u-4",)]  # a dated update is taken in
+    with catalog.connect(db, read_only=True) as con:
+        assert catalog.read_events(con, "mini", CRS)["event_id"].tolist() == ["u-4"]
+
+
+def test_an_undated_update_of_a_dated_area_gets_the_plain_reason(tmp_path):
+    from lsm_core.event_intake import intake_inventory_file
+
+    _area(tmp_path, {})
+    grids = {"mini": load_area(tmp_path / "study_areas" / "mini").grid}
+    (tmp_path / "undated.csv").write_text("event_id,x,y\nu-1,700100,9550100\n")
+    path, reason = intake_inventory_file(tmp_path / "undated.csv", "mini", tmp_path, grids,
+                                         tmp_path / "lsm.duckdb", copy=True)
+    assert "no event date column" in reason and "undated inventory" not in reason
