@@ -231,7 +231,8 @@ def fold_experiment(positives: pd.DataFrame, negatives: pd.DataFrame, folds: Com
                     fixed_params: Mapping[str, Mapping[str, Any]] | None = None,
                     tuning_params: Mapping[str, Mapping[str, Any]] | None = None,
                     inner_max_per_class: int | None = 500, without_velocity: Sequence[str] = (),
-                    velocity_band: str = "velocity_mm_yr", test_max_per_class: int | None = 2000) -> pd.DataFrame:
+                    retune_without_velocity: bool = False, velocity_band: str = "velocity_mm_yr",
+                    test_max_per_class: int | None = 2000) -> pd.DataFrame:
     """Spatial CV of every strategy x model on the common folds: one row per fold, strategy, model and variant.
 
     Fold f trains on the positives of the other folds plus the strategy's negatives outside region f
@@ -239,7 +240,9 @@ def fold_experiment(positives: pd.DataFrame, negatives: pd.DataFrame, folds: Com
     ``yardstick_auc`` = held-out positives vs the area sample inside region f (the same test set for
     every strategy and model) and ``auc``, ``oa``, ... = held-out positives vs the strategy's own
     negatives inside region f ("against its own negatives"). ``without_velocity``: models also run
-    with ``velocity_band`` left out of the factors (``variant`` = "without_velocity").
+    with ``velocity_band`` left out of the factors (``variant`` = "without_velocity"), with the parameters
+    the fold chose for the model with every factor (so the two variants differ by the factor only), or tuned
+    again without it when ``retune_without_velocity`` (the thorough preset).
     ``negatives`` holds every strategy's rows and the ``area_sample`` rows (see sampling.area_sample).
     ``max_per_class``: training rows per class and fold; ``test_max_per_class``: held-out positives and own
     negatives per fold (seeded uniform draws; the pixels of one landslide are strongly alike, so a few
@@ -270,14 +273,20 @@ def fold_experiment(positives: pd.DataFrame, negatives: pd.DataFrame, folds: Com
             groups = train["landslide_id"].where(train["label"] == 1)
             test_neg = subsample_per_class(test_neg, test_max_per_class, seed=seed + fold)
             test = pd.concat([test_pos, test_neg], ignore_index=True)
+            chosen: dict[str, dict[str, Any]] = {}  # the parameters each model's all-factor variant chose
             for variant, feats, names in variants:
                 cat = [c for c in categorical if c in feats]
                 for name in names:
                     start = time.perf_counter()
-                    model, best = nested_fit(name, train[feats], y, groups, categorical=cat, seed=seed,
-                                             fixed_params=(fixed_params or {}).get(name),
-                                             tuning_params=(tuning_params or {}).get(name),
-                                             inner_max_per_class=inner_max_per_class)
+                    if variant == "all_factors" or retune_without_velocity:
+                        model, best = nested_fit(name, train[feats], y, groups, categorical=cat, seed=seed,
+                                                 fixed_params=(fixed_params or {}).get(name),
+                                                 tuning_params=(tuning_params or {}).get(name),
+                                                 inner_max_per_class=inner_max_per_class)
+                        chosen.setdefault(name, best)
+                    else:
+                        best = chosen[name]
+                        model = make_model(name, params=best, categorical=cat, random_state=seed).fit(train[feats], y)
                     p_test = model.predict_proba(test[feats])[:, 1]
                     p_area = model.predict_proba(area_in[feats])[:, 1] if len(area_in) else np.empty(0)
                     own = evaluate(test["label"].to_numpy(), p_test)

@@ -349,31 +349,34 @@ def grid_validation_auc(name: str, X_train: Any, y_train: np.ndarray, X_val: Any
     for params in grid:
         rest = {k: v for k, v in params.items() if not (staged and k == "n_estimators")}
         groups.setdefault(repr(sorted(rest.items(), key=lambda kv: kv[0])), []).append(params)
+    # the check and column preparation do not depend on the grid point: fitted and applied once, only the
+    # classifier is fitted per point (on tables of a few hundred rows the preparation is a good part of a fit)
+    prep = make_model(name, categorical=categorical, random_state=random_state)[:-1].fit(X_train, y_train)
+    z_train, z_val = prep.transform(X_train), prep.transform(X_val)
     auc: dict[int, float] = {}
     for points in groups.values():
         fit_params = max(points, key=lambda p: p.get("n_estimators", 0)) if staged else points[0]
         fit_params = {**(fixed_params or {}), **fit_params}
-        model = make_model(name, params=fit_params, categorical=categorical, random_state=random_state)
+        est = make_model(name, params=fit_params, categorical=categorical, random_state=random_state)[-1]
         if name == "svm":
-            model.set_params(model=RBFSVC(kernel="rbf", random_state=random_state,
-                                       **{**DEFAULT_PARAMS["svm"], **fit_params}))
-        model.fit(X_train, y_train)
+            est = RBFSVC(kernel="rbf", random_state=random_state, **{**DEFAULT_PARAMS["svm"], **fit_params})
+        est.fit(z_train, y_train)
         for params in points:
-            auc[grid.index(params)] = _validation_auc(model, name, params, X_val, y_val, staged)
+            auc[grid.index(params)] = _validation_auc(est, name, params, z_val, y_val, staged)
     return [{**params, "auc": auc[i]} for i, params in enumerate(grid)]
 
 
-def _validation_auc(model: Pipeline, name: str, params: dict[str, Any], X_val: Any, y_val: np.ndarray,
+def _validation_auc(est: BaseEstimator, name: str, params: dict[str, Any], z_val: Any, y_val: np.ndarray,
                     staged: bool) -> float:
-    """AUC on the validation rows of a fitted tuning model, at ``params['n_estimators']`` trees when staged."""
+    """AUC on the (prepared) validation rows of a fitted classifier, at ``params['n_estimators']`` trees when staged."""
     if name == "svm":
-        return float(roc_auc_score(y_val, model.decision_function(X_val)))
+        return float(roc_auc_score(y_val, est.decision_function(z_val)))
     if not staged:
-        return evaluate(y_val, model.predict_proba(X_val))["auc"]
-    z, est, n = model[:-1].transform(X_val), model[-1], int(params["n_estimators"])
+        return evaluate(y_val, est.predict_proba(z_val))["auc"]
+    n = int(params["n_estimators"])
     if name == "lightgbm":
-        return evaluate(y_val, est.predict_proba(z, num_iteration=n))["auc"]
-    for i, proba in enumerate(est.staged_predict_proba(z), start=1):
+        return evaluate(y_val, est.predict_proba(z_val, num_iteration=n))["auc"]
+    for i, proba in enumerate(est.staged_predict_proba(z_val), start=1):
         if i == n:
             return evaluate(y_val, proba)["auc"]
     raise ModelError(f"gbdt stopped before {n} trees")

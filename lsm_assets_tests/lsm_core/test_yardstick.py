@@ -80,6 +80,21 @@ def test_every_strategy_is_scored_on_the_same_held_out_set():
     assert (s["yardstick_auc_without_velocity"] < s["yardstick_auc"]).all()
 
 
+def test_the_without_velocity_variant_keeps_the_folds_parameters_unless_retuned():
+    pos, neg = _world()
+    folds = common_folds(pos, 4, seed=0)
+    kw = dict(without_velocity=["logistic_regression"], seed=0, inner_max_per_class=None)
+    args = (pos, neg, folds, ["random"], ["logistic_regression"], ["f1", "f2", "velocity_mm_yr"], [])
+    reused = experiment.fold_experiment(*args, **kw).set_index(["fold", "variant"])["best_params"].unstack()
+    # the two variants differ by the factor only: the parameters the fold chose with every factor
+    assert (reused["without_velocity"] == reused["all_factors"]).all()
+    retuned = experiment.fold_experiment(*args, retune_without_velocity=True, **kw)
+    retuned = retuned.set_index(["fold", "variant"])["best_params"].unstack()
+    assert (retuned["all_factors"] == reused["all_factors"]).all()
+    # tuned again without the velocity, some fold picks another C (the grid is fitted on other columns)
+    assert (retuned["without_velocity"] != retuned["all_factors"]).any()
+
+
 def test_a_pu_strategy_without_fold_draws_is_refused():
     pos, neg = _world()
     folds = common_folds(pos, 4, seed=0)
