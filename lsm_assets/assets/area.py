@@ -41,8 +41,10 @@ def landslide_inventory(context: dg.AssetExecutionContext, paths: LsmPaths, lsm_
     if changes.corrected:
         context.log.warning(f"{source}: {changes.summary()}")
     dated = area_scope.inventory_has_dates(cfg)
-    context.add_output_metadata({"event_dates": "from the inventory" if dated else "none in the inventory: every "
-                                 "event carries its period's first day as a stand-in (POR / LOR not computable)",
+    updates = int((all_events["source_file"] != str(source)).sum())  # events whose newest revision is an update
+    context.add_output_metadata({"event_dates": "from the inventory" if dated else "none in the inventory (the area's "
+                                 "own events carry their period's first day as a stand-in); POR / LOR score only "
+                                 f"dated updates after a period ({updates} dated events from updates so far)",
                                  "events": len(all_events), "added": len(changes.added),
                                  "corrected": len(changes.corrected), "revisions": state.n_revisions,
                                  "events_with_corrections": int((all_events["revision"] > 1).sum()),

@@ -138,3 +138,5 @@ def test_dated_later_events_make_por_and_lor_computable(hills):
     assert (comp["later_events"] == n_later).all() and comp["prediction_rate_auc"].between(0, 1).all()
     st = json.loads(_cli(data, "status", "--json").stdout)
     assert not [s for s in st["stale"] if s["area"] == "hills"]
+    event = hills["instance"].get_latest_materialization_event(dg.AssetKey("landslide_inventory"))
+    assert f"({n_later} dated events from updates so far)" in event.asset_materialization.metadata["event_dates"].value
