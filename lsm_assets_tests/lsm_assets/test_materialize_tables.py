@@ -108,6 +108,11 @@ def test_materialize_runs_the_tables_and_status_says_when_and_whether_stale(tmp_
     assert set(second) == {"t1", "t2"} and second["t1"] > first["t1"]
     assert all(not t["stale"] for t in _status(data).values())
 
+    # an edited spec (here: the factors) outdates the evaluation as well
+    spec = data / "tables" / "t2.yaml"
+    spec.write_text(spec.read_text().replace("- wet\n", ""))
+    assert _status(data)["t2"]["reason"] == "table spec changed since the last evaluation"
+
 
 @pytest.mark.slow
 @pytest.mark.integration
