@@ -113,7 +113,9 @@ def undated_update_hint(cfg: AreaConfig) -> str | None:
         return None
     return (f"study area {cfg.name!r} was added with an undated inventory: an update must date every event, so it "
             "can be placed before or after each monitoring period (undated, it could be a later event leaking into "
-            "the training set); events dated after a period are the later events its POR / LOR score")
+            "the training set); events dated after a period are the later events its POR / LOR score. To train "
+            "on more undated landslides, add the area again under a new name with the combined inventory "
+            "(lsm add-area NEW_NAME --inventory ... --period ...)")
 
 
 def declared_periods(area_folder: str | Path) -> list[str]:
