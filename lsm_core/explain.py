@@ -98,6 +98,7 @@ def shap_values_for_plot(
     agnostic_method: Literal["permutation", "kernel"] = "permutation",
     agnostic_permutations: int = 1,
     agnostic_samples: int | str = 512,
+    tree_explain: int | None = None,
     output: Literal["probability", "raw"] = "probability",
 ) -> ShapValues:
     """SHAP values of up to ``n_explain`` rows of ``X`` (seeded sample) per original factor of a fitted model.
@@ -115,6 +116,11 @@ def shap_values_for_plot(
       when 2^factors - 2 <= that): 512 x background predictions per row, about 6x the default's cost (bench_demo.py).
       ``benchmarks/bench_demo.py`` measures how far the two rankings differ.
 
+    ``tree_explain``: the exact tree explainer (random forests; boosted models with ``output="raw"``) explains
+    at most this many of the rows, a seeded uniform subset of them (None = all). Deep forests make it the
+    costliest explainer per row, and their mean |SHAP| ranking settles on fewer rows (benchmarks/bench_demo.py);
+    the rows, background and values of every other explainer do not depend on it.
+
     ``output``: ``"probability"`` (default) puts every model on the probability scale (log-odds models go
     to the model-agnostic explainer, see the module notes); ``"raw"`` keeps the explainer's own scale.
     """
@@ -122,6 +128,8 @@ def shap_values_for_plot(
         raise ModelError(f"output must be 'probability' or 'raw', got {output!r}")
     if not isinstance(X, pd.DataFrame) or X.empty:
         raise ModelError("X must be a non-empty DataFrame of conditioning factors")
+    if tree_explain is not None and tree_explain < 1:
+        raise ModelError(f"tree_explain must be >= 1 row or None, got {tree_explain}")
     rng = np.random.default_rng(random_state)
     data = _sample_rows(X, n_explain, rng)
     bg = _sample_rows(X if background is None else background[list(X.columns)], n_background, rng)
@@ -147,15 +155,25 @@ def shap_values_for_plot(
         values, base = _kernel_shap(model, data, bg.iloc[:agnostic_background], agnostic_samples, random_state)
         return ShapValues(values, data, base, scale, kind)
 
-    shap, z = _shap(), _transform(pre, data)
-    if kind == "tree":
-        explainer = shap.TreeExplainer(est)
+    if kind == "tree" and tree_explain is not None and tree_explain < len(data):
+        # a generator of its own: the background above and every other explainer stay as they were
+        data = _sample_rows(data, tree_explain, np.random.default_rng([random_state, 0x7EE]))
+    z = _transform(pre, data)
+    if kind == "tree" and type(est).__module__.startswith("lightgbm") and len(classes) == 2:
+        # shap's TreeExplainer gets these very values from LightGBM's own TreeSHAP (pred_contrib), but first
+        # parses a dump of every tree into its own structure, which costs more than the explanation itself
+        contrib = np.asarray(est.predict(z, pred_contrib=True), float)
+        raw, bases = contrib[:, :-1], contrib[:, -1]
     else:
-        zbg = _transform(pre, bg)
-        explainer = shap.LinearExplainer(est, shap.maskers.Independent(zbg, max_samples=len(zbg)))
-    # the call API (not .shap_values) keeps one array layout for LightGBM, without shap's layout warning
-    explanation = explainer(z)
-    raw, bases = np.asarray(explanation.values), np.asarray(explanation.base_values)
+        shap = _shap()
+        if kind == "tree":
+            explainer = shap.TreeExplainer(est)
+        else:
+            zbg = _transform(pre, bg)
+            explainer = shap.LinearExplainer(est, shap.maskers.Independent(zbg, max_samples=len(zbg)))
+        # the call API (not .shap_values) keeps one array layout for LightGBM, without shap's layout warning
+        explanation = explainer(z)
+        raw, bases = np.asarray(explanation.values), np.asarray(explanation.base_values)
     if raw.ndim == 3:  # forests give one slice per class
         raw, bases = raw[..., 1], bases[..., 1]
     base_value = float(np.ravel(bases)[0])  # the same for every row
@@ -346,9 +364,65 @@ def _proba_of_rows(model: Any, data: pd.DataFrame) -> Callable[[np.ndarray], np.
 def _permutation_shap(model: Any, data: pd.DataFrame, bg: pd.DataFrame, permutations: int,
                       seed: int) -> tuple[pd.DataFrame, float]:
     """Permutation SHAP of predict_proba[:, 1] over the original factors: (values, base value), probability."""
-    values, base = permutation_shap(_proba_of_rows(model, data), data.to_numpy(float), bg.to_numpy(float),
-                                    permutations=permutations, seed=seed)
+    prepared = _column_wise_prep(model, data, bg)
+    if prepared is not None:  # the preprocessing applied once, not to each of the ~10^5 masked rows
+        f, z, zbg, factor_of_column = prepared
+        values, base = permutation_shap(f, z, zbg, permutations=permutations, seed=seed,
+                                        factor_of_column=factor_of_column)
+    else:
+        values, base = permutation_shap(_proba_of_rows(model, data), data.to_numpy(float), bg.to_numpy(float),
+                                        permutations=permutations, seed=seed)
     return pd.DataFrame(values, index=data.index, columns=list(data.columns)), base
+
+
+def _column_wise_prep(model: Any, data: pd.DataFrame,
+                      bg: pd.DataFrame) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray,
+                                                 np.ndarray] | None:
+    """(predict_proba[:, 1] of the final estimator, transformed data, transformed background, factor of each
+    transformed column) when the model's preprocessing works column by column (a ColumnTransformer of one-hot
+    encoders, standard scalers and passthrough, dense array output, after the FactorCheck); None otherwise.
+
+    For such a preprocessing, transforming a masked row (some factors from the row, the others from a
+    background row) gives the masked row of the transformed columns, value for value, so the permutation
+    states can be built after the transform.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    from lsm_core.models import FactorCheck
+
+    if not isinstance(model, Pipeline) or len(model.steps) < 2 or not hasattr(model.steps[-1][1], "predict_proba"):
+        return None
+    steps = [s for _, s in model.steps[:-1]]
+    cts = [s for s in steps if isinstance(s, ColumnTransformer)]
+    if len(cts) != 1 or not all(isinstance(s, (FactorCheck, ColumnTransformer)) for s in steps):
+        return None
+    ct = cts[0]
+    parts = [t for _, t, _ in ct.transformers_]
+    if getattr(ct, "_sklearn_output_config", {}).get("transform", "default") != "default" or not all(
+            t in ("drop", "passthrough") or type(t) in (OneHotEncoder, StandardScaler) or
+            (type(t) is FunctionTransformer and t.func is None) for t in parts):  # the latter: a passthrough
+        return None
+    est, pre = model.steps[-1][1], model[:-1]
+    if hasattr(est, "feature_names_in_"):
+        return None  # fitted on a DataFrame: it wants names, the generic path passes them
+    z, zbg = (_transform(pre, d) for d in (data, bg))
+    if not isinstance(z, np.ndarray) or z.ndim != 2:
+        return None
+    factors = list(data.columns)
+    try:
+        mapped = _factor_of_columns(pre, factors, z.shape[1])
+    except ModelError:
+        return None
+    factor_of_column = np.array([factors.index(m) for m in mapped])
+    if np.unique(factor_of_column).size != len(factors):
+        return None  # a factor without a column (dropped): leave it to the generic path
+
+    def proba(a: np.ndarray) -> np.ndarray:
+        return est.predict_proba(a)[:, 1]
+
+    return proba, np.asarray(z, float), np.asarray(zbg, float), factor_of_column
 
 
 def _kernel_shap(model: Any, data: pd.DataFrame, bg: pd.DataFrame, nsamples: int | str,

@@ -26,10 +26,10 @@ from rasterio.windows import Window, from_bounds
 from lsm_core.errors import GridMismatchError, InputFileError, ShapeError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
 
-__all__ = ["COG_COMPRESSION", "COPY_CACHE_BYTES", "RasterArray", "RasterFile", "RasterWriter", "atomic_path",
-           "band_names", "check_overlap", "gdal_cache_max", "grid_of", "raster_on_grid", "raster_window_on_grid",
-           "read_raster", "read_vector", "warp_scale", "window_of_bounds", "write_raster", "write_table",
-           "write_text", "write_vector"]
+__all__ = ["COG_COMPRESSION", "COPY_CACHE_BYTES", "CachedRasterFile", "RasterArray", "RasterFile", "RasterWriter",
+           "atomic_path", "band_names", "check_overlap", "gdal_cache_max", "grid_of", "raster_on_grid",
+           "raster_window_on_grid", "read_raster", "read_vector", "warp_scale", "window_of_bounds", "write_raster",
+           "write_table", "write_text", "write_vector"]
 
 COPY_CACHE_BYTES = 256 * 2**20  # floor of the block cache during a COG copy (see RasterWriter._copy_cache)
 # Compression of the published COGs: ZSTD level 1 writes the same pixel values in about half the CPU time of
@@ -351,8 +351,63 @@ class RasterFile:
             raise InputFileError(f"no band named {name!r} (bands: {names})", self.path)
         return self.read(window, [names.index(name) + 1])[0]
 
+    def cached(self, max_bytes: int = 512 * 2**20) -> CachedRasterFile:
+        """This raster with its all-band window reads kept in memory (up to ``max_bytes``), for several passes."""
+        return CachedRasterFile(self.path, max_bytes=max_bytes)
+
     def __repr__(self) -> str:
         return f"RasterFile({str(self.path)!r})"
+
+
+class CachedRasterFile(RasterFile):
+    """A ``RasterFile`` that keeps each all-band window it reads, up to ``max_bytes`` in all (then reads as usual).
+
+    For code that passes over the same blocks several times (the negative strategies each draw over the
+    whole factor stack): each block is decompressed once. ``read`` returns a fresh copy with the same values
+    as ``RasterFile.read``; blocks past the budget are read from disk every time, so memory stays bounded
+    on a large area. Grid and band names are read once. The file must not change while the cache lives.
+    """
+
+    def __init__(self, path: str | Path, max_bytes: int = 512 * 2**20):
+        super().__init__(path)
+        self.max_bytes = int(max_bytes)
+        self._blocks: dict[tuple[int, int, int, int], np.ndarray] = {}
+        self._bytes = 0
+        self._grid: AreaGrid | None = None
+        self._names: list[str] | None = None
+
+    @property
+    def grid(self) -> AreaGrid:
+        if self._grid is None:
+            self._grid = grid_of(self.path)
+        return self._grid
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = band_names(self.path)
+        return list(self._names)
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes of the blocks held."""
+        return self._bytes
+
+    def read(self, window: Window | None = None, bands: Sequence[int] | None = None) -> np.ndarray:
+        if window is None or bands is not None:
+            return super().read(window, bands)
+        key = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))
+        block = self._blocks.get(key)
+        if block is None:
+            block = super().read(window)
+            if self._bytes + block.nbytes > self.max_bytes:
+                return block
+            self._blocks[key] = block
+            self._bytes += block.nbytes
+        return block.copy()  # callers may write into what they read
+
+    def __repr__(self) -> str:
+        return f"CachedRasterFile({str(self.path)!r}, max_bytes={self.max_bytes})"
 
 
 class RasterArray:

@@ -185,6 +185,9 @@ class _Footprints:
         # a polygonal buffer lies inside the true one by up to 0.5 % of its radius: grow it by more,
         # burn all touched pixels, then keep only those whose centre is truly within d (shapely dwithin)
         self.rough = shapely.buffer(self.geoms, self.d + grid.resolution_m + 0.01 * self.d) if self.d > 0 else None
+        # and a polygonal buffer of 0.99 d lies inside the true one: a pixel centre inside it is within d for sure,
+        # so only the thin band between the two needs the exact (and costly) distance test
+        self.inner = shapely.buffer(self.geoms, 0.99 * self.d) if self.d > 0 else None
 
     def mask(self, w: Window) -> np.ndarray:
         """True where a pixel of window ``w`` is a known landslide pixel or within ``distance_m`` of one."""
@@ -193,7 +196,8 @@ class _Footprints:
         if hits.size == 0:
             return out
         out |= _burn(self.geoms[hits], np.ones(hits.size, int), self.grid, w) > 0
-        if self.rough is not None:
+        if self.rough is not None and self.inner is not None:
+            out |= _burn(self.inner[hits], np.ones(hits.size, int), self.grid, w) > 0
             r, c = np.nonzero((_burn(self.rough[hits], np.ones(hits.size, int), self.grid, w, True) > 0) & ~out)
             x, y = self.grid.pixel_centers(w)
             near = self.tree.query(shapely.points(x[r, c], y[r, c]), predicate="dwithin", distance=self.d)[0]

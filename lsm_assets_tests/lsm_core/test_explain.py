@@ -306,3 +306,70 @@ def test_bad_inputs_raise_model_errors(fitted, sample, tmp_path: Path):
         plot_shap_summary(fitted["gbdt"], X, tmp_path / "x.png", kind="violin", n_explain=10)
     with pytest.raises(ModelError, match="two classes"):
         importance_stability(LogisticRegression(), X, np.zeros(len(X), int))
+
+
+@pytest.mark.parametrize("name", ["logistic_regression", "svm", "mlp", "gbdt"])
+def test_permutation_shap_after_a_column_wise_prep_equals_the_whole_pipelines(name, sample):
+    """One-hot, scaled and passthrough columns: the masked rows are built after the preprocessing, same values."""
+    from lsm_core.explain import _column_wise_prep, _permutation_shap, _proba_of_rows
+    from lsm_core.permutation_shap import permutation_shap
+
+    models = pytest.importorskip("lsm_core.models")
+    X, y = sample
+    model = models.make_model(name, categorical=("lithology",), random_state=0).fit(X, y)
+    data, bg = X.iloc[:40], X.iloc[100:110]
+    assert _column_wise_prep(model, data, bg) is not None  # the fast path is taken
+    values, base = _permutation_shap(model, data, bg, 2, 3)
+    whole, whole_base = permutation_shap(_proba_of_rows(model, data), data.to_numpy(float), bg.to_numpy(float),
+                                         permutations=2, seed=3)
+    np.testing.assert_allclose(values.to_numpy(), whole, rtol=0, atol=1e-12)
+    assert base == pytest.approx(whole_base, abs=1e-12)
+    # LightGBM's pandas categories are not a column-wise numeric transform: the whole pipeline is scored
+    lgbm = models.make_model("lightgbm", categorical=("lithology",), random_state=0).fit(X, y)
+    assert _column_wise_prep(lgbm, data, bg) is None
+
+
+def test_permutation_shap_groups_columns_by_factor():
+    from lsm_core.permutation_shap import permutation_shap
+
+    rng = np.random.default_rng(0)
+    data, bg = rng.normal(size=(30, 3)), rng.normal(size=(8, 3))
+    f = lambda a: np.tanh(a[:, 0] * a[:, 1]) + a[:, 2] ** 2  # noqa: E731
+    # factor 1 spread over two identical columns: as the one-column game when the model reads one of them
+    dup = lambda a: f(a[:, [0, 1, 3]])  # noqa: E731
+    a, base_a = permutation_shap(f, data, bg, seed=4)
+    b, base_b = permutation_shap(dup, data[:, [0, 1, 2, 1]][:, [0, 1, 3, 2]], bg[:, [0, 1, 2, 1]][:, [0, 1, 3, 2]],
+                                 seed=4, factor_of_column=np.array([0, 1, 1, 2]))
+    np.testing.assert_allclose(a, b, atol=1e-12)
+    assert base_a == pytest.approx(base_b)
+    with pytest.raises(ModelError, match="factor_of_column"):
+        permutation_shap(f, data, bg, factor_of_column=np.array([0, 2, 2]))
+
+
+def test_lightgbm_raw_values_equal_shaps_tree_explainer(fitted, sample):
+    from lsm_core.explain import _shap
+
+    shap = _shap()
+    X, _ = sample
+    model = fitted["lightgbm"]
+    sv = shap_values_for_plot(model, X, n_explain=50, output="raw")
+    ref = shap.TreeExplainer(model[-1])(model[:-1].transform(sv.data))
+    np.testing.assert_allclose(sv.values.to_numpy(), ref.values, rtol=0, atol=1e-12)
+    assert sv.base_value == pytest.approx(float(np.ravel(ref.base_values)[0]), abs=1e-12)
+
+
+def test_tree_explain_subsets_the_forests_rows_only(fitted, sample):
+    X, _ = sample
+    opts = {"n_explain": 120, "random_state": 2}
+    full = shap_values_for_plot(fitted["random_forest"], X, **opts)
+    some = shap_values_for_plot(fitted["random_forest"], X, tree_explain=50, **opts)
+    assert len(full.data) == 120 and len(some.data) == 50 and set(some.data.index) < set(full.data.index)
+    pd.testing.assert_frame_equal(some.values, full.values.loc[some.data.index])  # a row's values do not change
+    again = shap_values_for_plot(fitted["random_forest"], X, tree_explain=50, **opts)
+    pd.testing.assert_frame_equal(some.values, again.values)
+    for name in ("svm", "lightgbm"):  # permutation SHAP: same rows, background and values
+        a = shap_values_for_plot(fitted[name], X, agnostic_background=5, **opts)
+        b = shap_values_for_plot(fitted[name], X, agnostic_background=5, tree_explain=50, **opts)
+        pd.testing.assert_frame_equal(a.values, b.values)
+    with pytest.raises(ModelError, match="tree_explain"):
+        shap_values_for_plot(fitted["random_forest"], X, tree_explain=0)

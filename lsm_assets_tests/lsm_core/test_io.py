@@ -133,3 +133,23 @@ def test_raster_write_leaves_the_process_gdal_cache_as_it_found_it(tmp_path):
         write_raster(tmp_path / "b.tif", _data(), GRID, ["a", "b", "c"])
         assert get_gdal_config("GDAL_CACHEMAX") == before
     assert get_gdal_config("GDAL_CACHEMAX") == before
+
+
+def test_cached_raster_reads_equal_file_reads_and_stay_within_the_budget(tmp_path):
+    path = write_raster(tmp_path / "x.tif", _data(2), GRID, ["a", "b", "c"])
+    plain = RasterFile(path)
+    cached = plain.cached()
+    assert cached.names == plain.names and cached.grid == plain.grid
+    windows = [b.write for b in GRID.windows(16)]
+    for _ in range(2):  # the second pass comes from memory
+        for w in windows:
+            np.testing.assert_array_equal(cached.read(w), plain.read(w))
+    assert cached.cached_bytes == plain.read().nbytes  # every block held once
+    block = cached.read(windows[0])
+    block[:] = 7.0  # a caller writing into what it read does not change the next read
+    np.testing.assert_array_equal(cached.read(windows[0]), plain.read(windows[0]))
+    np.testing.assert_array_equal(cached.read(windows[0], [2]), plain.read(windows[0], [2]))  # band reads bypass
+    small = plain.cached(max_bytes=3 * 16 * 16 * 4)  # room for one full block only
+    for w in windows:
+        np.testing.assert_array_equal(small.read(w), plain.read(w))
+    assert small.cached_bytes <= small.max_bytes

@@ -366,3 +366,40 @@ def test_area_sample_is_uniform_over_valid_pixels_and_independent_of_random(worl
     assert len(a.merge(r, on=["row", "col"])) < 200  # its own stream: not the random negatives' pixels
     both = pd.concat([r.assign(cv_fold=-1), a.assign(cv_fold=-1), r.assign(cv_fold=2)], ignore_index=True)
     assert len(training_negatives(both)) == len(r)
+
+
+@pytest.mark.parametrize("buffer_m", [30.0, 250.0])
+def test_buffer_mask_is_the_exact_distance_test(world, buffer_m):
+    """The polygonal inner buffer that spares most pixels the exact test marks exactly the pixels within buffer_m."""
+    from lsm_core.sampling import _Footprints
+
+    grid = world.stack.grid
+    near = _Footprints(world.known, grid, buffer_m)
+    x, y = grid.pixel_centers()
+    exact = shapely.dwithin(world.known.union_all(), shapely.points(x.ravel(), y.ravel()), buffer_m).reshape(x.shape)
+    mask = np.zeros(grid.shape, bool)
+    for b in grid.windows(100):
+        r, c = b.write.toslices()
+        mask[r, c] = near.mask(b.write)
+    np.testing.assert_array_equal(mask, exact)
+    assert exact.any() and not exact.all()
+
+
+def test_draws_from_a_cached_stack_equal_draws_from_the_file(world, positives):
+    from lsm_core.sampling import fold_pu_negatives, pu_negatives
+
+    cached = world.stack.cached()
+    region = lambda x, y: (np.asarray(x) > GRID.bounds[0] + 1200).astype(int)  # noqa: E731
+    folds = region(positives["x"], positives["y"])
+    for stack in (world.stack, cached, cached):  # the second cached pass reads from memory
+        got = [random_negatives(stack, world.known, 300, seed=5),
+               buffer_negatives(stack, world.known, 300, buffer_m=250, seed=5),
+               insar_pu_negatives(stack, positives, 300, n_estimators=5, seed=5)[0],
+               pu_negatives(stack, positives, 300, n_estimators=5, seed=5)[0],
+               fold_pu_negatives(stack, positives, "insar_pu", folds, region, 2, n_estimators=5, max_pool=5000,
+                                 seed=5)[0]]
+        if stack is world.stack:
+            want = got
+        for a, b in zip(want, got, strict=True):
+            pd.testing.assert_frame_equal(a, b)
+    assert cached.cached_bytes > 0
