@@ -14,7 +14,7 @@ from lsm_core import quality
 from lsm_core.grid import AreaGrid
 from lsm_core.io import RasterFile
 from lsm_core.sampling import training_negatives
-from lsm_core.stack import vif_table
+from lsm_core.stack import recorded_nodata_shares, vif_table
 
 WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 FACTOR_ASSETS = {"terrain_factors": study_area_partitions, "proximity_factors": study_area_partitions,
@@ -53,8 +53,11 @@ def _alignment_check(asset: str, partitions_def: dg.PartitionsDefinition) -> dg.
                 f"{quality.MAX_NODATA_SHARE:.0%}, since those pixels drop out of sampling and mapping.")
 def factor_nodata_share(context: dg.AssetCheckExecutionContext, paths: LsmPaths) -> dg.AssetCheckResult:
     area, period = _where(context)
-    shares = quality.nodata_shares(paths.output_path("factor_stack", area, period, "tif"),
-                                   _grid(paths, area).nodata_mask_path)
+    path = paths.output_path("factor_stack", area, period, "tif")
+    # counted by build_factor_stack on the pixels it wrote; a stack written before it recorded them is read
+    shares = recorded_nodata_shares(path)
+    if shares is None:
+        shares = quality.nodata_shares(path, _grid(paths, area).nodata_mask_path)
     return _result(quality.nodata_verdict(shares), WARN)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,10 @@ import numpy as np
 import rasterio
 
 from lsm_core.errors import ConfigError, GridMismatchError, ModelError
-from lsm_core.io import RasterFile, RasterWriter
+from lsm_core.io import RasterFile, RasterWriter, _masked_read
 
-__all__ = ["FactorStackResult", "band_stats", "build_factor_stack", "categorical_bands", "sample_valid_pixels", "vif",
-           "vif_table"]
+__all__ = ["FactorStackResult", "band_stats", "build_factor_stack", "categorical_bands", "recorded_nodata_shares",
+           "sample_valid_pixels", "vif", "vif_table"]
 
 
 @dataclass(frozen=True)
@@ -47,25 +48,38 @@ def build_factor_stack(sources: Sequence[tuple[RasterFile, Sequence[str]]], mask
     grid = mask.grid
     names: list[str] = []
     categorical: list[str] = []
+    indexes: list[list[int]] = []  # 1-based bands of each source, in stack order
     for src, bands in sources:
         grid.check_same(src.grid, src.path)
-        missing = [b for b in bands if b not in src.names]
+        src_names = src.names
+        missing = [b for b in bands if b not in src_names]
         if missing:
-            raise GridMismatchError(f"bands {missing} not in {src.names}", src.path)
+            raise GridMismatchError(f"bands {missing} not in {src_names}", src.path)
         names += list(bands)
-        categorical += [b for b in bands if b in categorical_bands(src.path)]
+        indexes.append([src_names.index(n) + 1 for n in bands])
+        src_cat = categorical_bands(src.path)
+        categorical += [b for b in bands if b in src_cat]
     if len(set(names)) != len(names):
         raise ConfigError(f"duplicate band names in the stack: {names}")
-    n_valid = 0
+    n_valid = n_inside = 0
+    missing_inside = np.zeros(len(names), dtype=np.int64)
     lo, hi = np.full(len(names), np.inf), np.full(len(names), -np.inf)
     codes: dict[str, set[float]] = {n: set() for n in categorical}
-    with RasterWriter(out_path, grid, names, block=block) as w:
+    with ExitStack() as opened, RasterWriter(out_path, grid, names, block=block) as w:
+        # every source opened once for all windows (not once per window and band lookup)
+        datasets = [opened.enter_context(rasterio.open(src.path)) for src, _ in sources]
+        mask_ds = opened.enter_context(rasterio.open(mask.path))
         for b in grid.windows(block):
-            parts = [src.read(b.write, [src.names.index(n) + 1 for n in bands]) for src, bands in sources]
+            parts = [_masked_read(ds, b.write, idx) for ds, idx in zip(datasets, indexes, strict=True)]
             data = np.concatenate(parts, axis=0)
-            valid = (mask.read(b.write)[0] == 1) & np.isfinite(data).all(axis=0)
+            m = _masked_read(mask_ds, b.write, None)[0]
+            valid = (m == 1) & np.isfinite(data).all(axis=0)
             data[:, ~valid] = np.nan
             n_valid += int(valid.sum())
+            # the nodata_share check's numbers (quality.nodata_shares), counted on what is written
+            inside = np.nan_to_num(m) > 0
+            n_inside += int(inside.sum())
+            missing_inside += np.isnan(data[:, inside]).sum(axis=1)
             if valid.any():
                 vals = data[:, valid]
                 lo, hi = np.minimum(lo, vals.min(axis=1)), np.maximum(hi, vals.max(axis=1))
@@ -75,8 +89,18 @@ def build_factor_stack(sources: Sequence[tuple[RasterFile, Sequence[str]]], mask
         # the valid range and class codes let later passes (e.g. the JS histograms) bin in one read
         w.tags.update(categorical=",".join(categorical), band_stats=json.dumps(
             {n: {"min": float(a), "max": float(z), **({"codes": sorted(codes[n])} if n in codes else {})}
-             for n, a, z in zip(names, lo, hi, strict=True)}))
+             for n, a, z in zip(names, lo, hi, strict=True)}),
+            nodata_shares=json.dumps({n: float(k / n_inside) if n_inside else 1.0
+                                      for n, k in zip(names, missing_inside, strict=True)}))
     return FactorStackResult(bands=tuple(names), categorical=tuple(categorical), valid_pixels=n_valid)
+
+
+def recorded_nodata_shares(path: str | Path) -> dict[str, float] | None:
+    """Per band, the share of the mask's pixels that are nodata, as ``build_factor_stack`` counted them while
+    writing (the same numbers as ``quality.nodata_shares`` of the file); None for a stack without the tag."""
+    with rasterio.open(path) as src:
+        text = src.tags().get("nodata_shares")
+    return json.loads(text) if text else None
 
 
 def band_stats(path: str | Path) -> dict[str, dict]:

@@ -50,6 +50,24 @@ def test_stack_has_one_nodata_mask_keeps_names_and_categorical_tag(tmp_path):
     assert 800 < len(x) < 1200 and np.isfinite(x).all()
 
 
+
+def test_stack_records_the_nodata_shares_the_check_would_count(tmp_path):
+    from lsm_core.quality import nodata_shares
+    from lsm_core.stack import recorded_nodata_shares
+
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(2, *GRID.shape)).astype("float32")
+    a[0, 5:9, 3:30] = np.nan
+    a[1, 20:, 40:] = np.nan
+    mask = np.ones(GRID.shape, "float32")
+    mask[:4] = 0
+    src = RasterArray(a, GRID, ["x", "y"]).write(tmp_path / "a.tif")
+    m = RasterArray(mask, GRID, ["valid"], dtype="uint8", nodata=None).write(tmp_path / "mask.tif")
+    build_factor_stack([(src, ["y", "x"])], m, tmp_path / "stack.tif", block=16)
+    recorded = recorded_nodata_shares(tmp_path / "stack.tif")
+    assert recorded == nodata_shares(tmp_path / "stack.tif", m.path) and 0 < recorded["x"] < 1
+    assert recorded_nodata_shares(src.path) is None  # not a stack: the check reads the file
+
 def test_stack_rejects_a_layer_on_another_grid(tmp_path):
     other = AreaGrid.from_bounds("EPSG:32647", (770000, 3930000, 772000, 3931000), 20)
     a = RasterArray(np.zeros((1, *other.shape), "float32"), other, ["x"]).write(tmp_path / "other.tif")
