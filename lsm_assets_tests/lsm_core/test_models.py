@@ -262,14 +262,25 @@ def test_clear_errors_for_bad_training_data(samples):
 
 
 def test_gbdt_is_binned_by_default_and_exact_on_request(samples):
+    from lightgbm import LGBMClassifier
     from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 
     X, y, _, _ = samples
     binned, exact = make_model("gbdt").fit(X, y), make_model("gbdt", params={"binned": False}).fit(X, y)
-    assert isinstance(binned[-1], HistGradientBoostingClassifier) and binned[-1].max_iter == 150
-    assert binned[-1].max_depth == 7 and binned[-1].learning_rate == 0.05
+    est = binned[-1]
+    assert isinstance(est, LGBMClassifier) and est.n_estimators == 150 and est.learning_rate == 0.05
+    # Friedman's GBDT: depth-limited trees, one-sample leaves, every row and factor in every tree
+    assert (est.max_depth, est.num_leaves, est.min_child_samples, est.subsample, est.colsample_bytree) == (7, 128, 1, 1, 1)
     assert isinstance(exact[-1], GradientBoostingClassifier) and exact[-1].n_estimators == 150
     assert abs(evaluate(y, binned.predict_proba(X))["auc"] - evaluate(y, exact.predict_proba(X))["auc"]) < 0.02
+    # the same algorithm as sklearn's binned HistGradientBoosting with those settings: alike on held-out rows
+    fit, held = np.arange(200), np.arange(200, len(y))
+    hist = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_depth=7, max_leaf_nodes=None,
+                                          min_samples_leaf=1, l2_regularization=0.0, early_stopping=False,
+                                          random_state=0).fit(X.iloc[fit], y[fit])
+    ours = make_model("gbdt").fit(X.iloc[fit], y[fit])
+    held_auc = [evaluate(y[held], m.predict_proba(X.iloc[held]))["auc"] for m in (ours, hist)]
+    assert abs(held_auc[0] - held_auc[1]) < 0.03, held_auc
 
 
 def test_binned_gbdt_shap_adds_up_to_its_log_odds(samples):
