@@ -108,7 +108,7 @@ def ta_floor(context: dg.AssetCheckExecutionContext, paths: LsmPaths) -> dg.Asse
                 "(paper b, 2.3): new landslides increasingly fall outside the mapped prone areas.")
 def lor_not_rising(context: dg.AssetCheckExecutionContext, lsm_catalog: DuckDBCatalog) -> dg.AssetCheckResult:
     area, period = _where(context)
-    with lsm_catalog.connect() as con:
+    with lsm_catalog.connect(spatial=False) as con:
         history = con.execute("SELECT * FROM prone_area_evaluation WHERE area = ? AND period = ?",
                               [area, period]).df()
     return _result(quality.rising_lor(history), WARN)

@@ -67,6 +67,7 @@ class DuckDBCatalog(dg.ConfigurableResource):
         return self.paths.warehouse / "lsm.duckdb"
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with catalog.connect(self.path) as con:
+    def connect(self, *, spatial: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """``spatial=False``: no spatial extension (no ST_ functions), for plain tables; saves ~0.2 s of CPU."""
+        with catalog.connect(self.path, spatial=spatial) as con:
             yield con

@@ -93,18 +93,22 @@ def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConne
 
 
 @contextlib.contextmanager
-def connect(path: str | Path, read_only: bool = False,
-            timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: str | Path, read_only: bool = False, timeout_s: float = LOCK_TIMEOUT_S, *,
+            spatial: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection with the spatial extension loaded and the schema in place.
 
     Waits up to ``timeout_s`` seconds while another process holds the file's lock. Keep it open
-    only for one write (or read): other processes wait while it is open.
+    only for one write (or read): other processes wait while it is open. ``spatial=False`` skips
+    loading the extension, for work without ST_ functions (the tables of the learning and zoning
+    assets): DuckDB checks the extension's signature on every load, about 0.2 s of CPU a
+    connection, while the GEOMETRY type itself is built in.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _open(path, read_only, timeout_s)
     try:
-        con.execute(f"LOAD '{spatial_extension_path()}'")
+        if spatial:
+            con.execute(f"LOAD '{spatial_extension_path()}'")
         if not read_only:
             with transaction(con):
                 _ensure_schema(con)

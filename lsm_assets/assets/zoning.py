@@ -117,7 +117,7 @@ def js_threshold(context: dg.AssetExecutionContext, config: ThresholdConfig, pat
                              "weighting": config.weighting, "model": f"{used['strategy']}/{used['model']}",
                              "weights": json.dumps(dict(zip(names, map(float, curve.weights), strict=True))),
                              "n_positive": curve.n_positive}])
-    with lsm_catalog.connect() as con:
+    with lsm_catalog.connect(spatial=False) as con:
         catalog.replace_partition_rows(con, "js_threshold", summary, area, period)
     # t* at the grid's edge: D(t) may still fall beyond it, as on polarised maps (README, "Why t* sits ...")
     context.add_output_metadata({"t_star_pct": curve.t_star_pct, "d_min": float(np.nanmin(curve.d)),
@@ -180,7 +180,7 @@ def prone_area_evaluation(context: dg.AssetExecutionContext, config: ProneConfig
     table = pd.DataFrame(rows).assign(area=area, period=period, evaluated_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     if no_por_lor:  # an undated inventory and no dated update after the period: POR / LOR say so
         table = table.assign(POR=np.nan, LOR=np.nan, status=no_por_lor)
-    with lsm_catalog.connect() as con:
+    with lsm_catalog.connect(spatial=False) as con:
         catalog.append_rows(con, "prone_area_evaluation", table)
         past = con.execute("SELECT evaluated_at, threshold_name, TA, POR, LOR FROM prone_area_evaluation "
                            "WHERE area = ? AND period = ?", [area, period]).df()
@@ -252,7 +252,7 @@ def deformation_susceptibility_contingency(context: dg.AssetExecutionContext, co
         strategy=k[0], model=k[1], mapped=is_mapped[k], n_sampled=_n_counted(res),
         consistency_score=res.consistency_score, consistency_se=_se(res),
         prone_consistency=res.prone_consistency) for k, res in results.items()], ignore_index=True)
-    with lsm_catalog.connect() as con:
+    with lsm_catalog.connect(spatial=False) as con:
         catalog.replace_partition_rows(con, "deformation_susceptibility_contingency", table, area, period)
     by_strategy = pd.DataFrame([{"strategy": k[0], "model": k[1], "pixels": "all" if is_mapped[k] else "sample",
                                  "n": _n_counted(res),

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import duckdb
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -133,3 +134,21 @@ def test_catalog_appends_each_event_once_and_filters_by_date(tmp_path):
     assert state.n_events == 2 and state.latest_event_date == dt.date(2022, 7, 9)
     with catalog.connect(tmp_path / "lsm.duckdb", read_only=True) as con:  # the file persists
         assert con.execute("SELECT count(*) FROM landslide_events").fetchone()[0] == 4
+
+
+def test_a_catalog_begun_without_the_spatial_extension_takes_events_later(tmp_path):
+    # the plain result tables connect with spatial=False; the schema that connection creates must
+    # still hold the geometries the spatial connections write and read
+    _events().to_file(tmp_path / "inv.gpkg")
+    ev = read_inventory(tmp_path / "inv.gpkg", GRID)
+    db = tmp_path / "lsm.duckdb"
+    with catalog.connect(db, spatial=False) as con:
+        catalog.replace_partition_rows(con, "js_threshold", pd.DataFrame({"t_star": [0.4]}), "karst", "201901-202012")
+        with pytest.raises(duckdb.Error, match="spatial"):
+            con.execute("SELECT ST_Point(1, 2)")
+    with catalog.connect(db) as con:
+        assert catalog.upsert_events(con, "karst", ev, "inv.gpkg").added == ("k-1", "k-2")
+        later = catalog.read_events(con, "karst", GRID.crs, after=dt.date(2020, 12, 31))
+    assert later["event_id"].tolist() == ["k-2"] and later.geometry.iloc[0].geom_type == "Polygon"
+    with catalog.connect(db, spatial=False) as con:
+        assert con.execute("SELECT count(*) FROM landslide_events").fetchone()[0] == 2
