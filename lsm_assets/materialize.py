@@ -30,12 +30,13 @@ SIDE_BY_SIDE_CONFIG = {"ops": {"susceptibility_map": {"config": {"scheduler_addr
 # The expensive paths the defaults replace, for publication runs (`lsm materialize --preset thorough`):
 # benchmarks/bench_demo.py measures how far the defaults move the published numbers from these.
 THOROUGH_CONFIG = {"ops": {
-    "negative_samples": {"config": {"bags": 100, "max_positives": None, "fold_bags": 30, "fold_max_pool": 300_000,
-                                      "fold_max_positives": None}},
+    "negative_samples": {"config": {"bags": 100, "max_positives": None, "max_pool": 300_000, "fold_bags": 30,
+                                      "fold_max_pool": 300_000, "fold_max_positives": None}},
     "trained_models": {"config": {"forest_trees": 300, "forest_tuning_trees": 300, "gbdt_binned": False,
                                   "tuning_max_per_class": None, "cv_max_samples_per_class": None,
                                   "without_velocity_models": ["logistic_regression", "svm", "mlp", "random_forest",
-                                                              "gbdt", "lightgbm"]}},
+                                                              "gbdt", "lightgbm"],
+                                  "retune_without_velocity": True}},
     "shap_importance": {"config": {"agnostic_method": "kernel", "tree_rows": None}},
 }}
 PRESETS = {"default": None, "thorough": THOROUGH_CONFIG}

@@ -216,10 +216,11 @@ def deformation_rate(delivery: Delivery, grid: AreaGrid, out_path: str | Path, *
     with RasterWriter(out_path, grid, BANDS, dtype="float32", nodata=np.nan, tags=tags) as writer:
         for blk in grid.windows(block):
             win = blk.write
-            data = src.read(win) * scale
+            # in place: the readers return fresh float32 arrays, and an epochs x block copy is 64 MB
+            data = _scaled(src.read(win), scale)
             if read_coh is not None:
                 # NaN coherence (outside its footprint) cannot vouch for the pixel, so it masks too.
-                data = np.where(read_coh(win) >= min_coherence, data, np.nan)
+                np.copyto(data, np.nan, where=~(read_coh(win) >= min_coherence))
             if t is not None:  # a time series delivery
                 v, se, n = fit_velocity(data, t, min_epochs=min_epochs)
             else:
@@ -243,6 +244,13 @@ def deformation_rate(delivery: Delivery, grid: AreaGrid, out_path: str | Path, *
             samples["v"].append(np.abs(v[pick]).astype(np.float32))
             samples["se"].append(se[pick].astype(np.float32))
     return _summary(delivery, grid, src, counts, samples, min_coherence, min_epochs, project_downslope, resampling)
+
+
+def _scaled(data: np.ndarray, scale: np.float32) -> np.ndarray:
+    """``data * scale``, in place when that keeps the dtype (the result is the same either way)."""
+    if data.dtype == np.result_type(data.dtype, scale):
+        return np.multiply(data, scale, out=data)
+    return data * scale
 
 
 def _open_source(delivery: Delivery, grid: AreaGrid, resampling: Resampling) -> _Source:

@@ -1,5 +1,6 @@
 """Samples, models, comparison and explanations (DESIGN 4, rows positive_samples .. shap_importance)."""
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -45,11 +46,16 @@ class NegativeSamplingConfig(dg.Config):
     bags: int = Field(30, description="InSAR-PU: number of Bagging-PU bags. Each pool pixel's score is the mean of "
                       "its ~28 out-of-bag trees; 100 bags (thorough) pick negatives of the same true hazard on the "
                       "demo (benchmarks/bench_demo.py) at 3x the cost.")
-    max_positives: int | None = Field(5000, description="InSAR-PU: at most this many positive pixels (seeded "
-                                      "uniform draw) enter the P-vs-U classifier; null = all (thorough).")
+    max_positives: int | None = Field(2000, description="InSAR-PU: at most this many positive pixels (seeded "
+                                      "uniform draw) enter the P-vs-U classifier; null = all (thorough). With "
+                                      "max_pool 100 000 the chosen negatives' mean true hazard on the demo moves "
+                                      "by at most 0.002 against 100 bags on every positive and a 300 000 pool "
+                                      "(benchmarks/bench_demo.py) at a tenth of its cost.")
     quantile: float = Field(0.5, description="InSAR-PU: reliable negatives come from this lowest-scoring share of "
                             "the pool.")
-    max_pool: int = Field(300_000, description="InSAR-PU: the pool is subsampled uniformly to at most this size.")
+    max_pool: int = Field(100_000, description="InSAR-PU: the pool is subsampled uniformly to at most this size, "
+                          "raised to 2 x negatives / quantile when that is larger (so that the lowest-scoring share "
+                          "always holds twice the negatives asked for; thorough 300 000).")
     pu_exclude: list[str] = Field(["velocity_mm_yr", "ndvi_mean"], description="InSAR-PU: factors left out of the "
                                   "P-vs-U classifier. The velocity already defines the pool; the period's NDVI "
                                   "mean carries the fresh scars of the positives themselves (a consequence of "
@@ -65,13 +71,18 @@ class NegativeSamplingConfig(dg.Config):
                            "(fewer than `bags`: these negatives only score the CV; thorough 30).")
     fold_max_pool: int = Field(50_000, description="insar_pu and pu: pool pixels drawn once for the per-fold PU "
                                "classifiers and split by fold region (smaller than max_pool; thorough 300 000).")
-    fold_max_positives: int | None = Field(2000, description="insar_pu and pu, per fold draw: at most this many of "
+    fold_max_positives: int | None = Field(1000, description="insar_pu and pu, per fold draw: at most this many of "
                                            "the fold's training positive pixels enter its PU classifier (as "
-                                           "max_positives; null = max_positives, thorough).")
+                                           "max_positives; null = max_positives, thorough). On the demo the fold "
+                                           "negatives' mean true hazard moves by at most 0.002 against 2000 and "
+                                           "against the thorough draws (benchmarks/bench_demo.py).")
     fold_max_negatives: int = Field(2000, description="insar_pu and pu: at most this many training (and test) "
                                     "negatives per fold draw (trained_models uses at most max_samples_per_class "
                                     "per class).")
     seed: int = Field(0, description="Seed of every random draw (and of the common spatial folds).")
+    stack_cache_mb: int = Field(512, description="The factor stack's blocks are kept in memory up to this many MB "
+                                "while the strategies draw (each draw passes over the whole stack); the blocks "
+                                "past it are read again for each pass. Same samples for any value.")
 
     _names = plain_names_validator("strategies")
 
@@ -100,19 +111,22 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
     params = paths.area(area_of(context.partition_key)).parameters
     _, period_end = period_bounds(period_of(context.partition_key))
     known = events_before(landslide_inventory, period_end)  # later events must not shape the training set
+    # every strategy, pool and the area sample pass over the whole stack: decompress each block once
+    stack = factor_stack.cached(max_bytes=config.stack_cache_mb * 2**20)
     n = sampling.n_negatives(len(positive_samples), config.ratio if config.ratio is not None else params["sampling_ratio"])
     sets, meta = [], {}
     # strategies the stack cannot support (InSAR-PU without a velocity band) are skipped with the reason
-    strategies, skipped = area_scope.applicable_strategies(config.strategies, factor_stack.names)
+    strategies, skipped = area_scope.applicable_strategies(config.strategies, stack.names)
     meta["skipped_strategies"] = dg.MetadataValue.json(skipped)
     for strategy in strategies:
         df, diag = sampling.draw_negatives(
-            strategy, factor_stack, known, pd.DataFrame(positive_samples.drop(columns="geometry")), n,
+            strategy, stack, known, pd.DataFrame(positive_samples.drop(columns="geometry")), n,
             seed=config.seed, buffer_m=params["buffer_m"] if config.buffer_m is None else config.buffer_m,
             buffer_max_slope_deg=config.buffer_max_slope_deg,
             buffer_max_abs_velocity_mm_yr=config.buffer_max_abs_velocity_mm_yr,
             threshold_mm_yr=config.deformation_threshold_mm_yr or params["deformation_threshold_mm_yr"],
-            pu_exclude=config.pu_exclude, n_estimators=config.bags, max_pool=config.max_pool,
+            pu_exclude=config.pu_exclude, n_estimators=config.bags,
+            max_pool=max(config.max_pool, math.ceil(2 * n / config.quantile)),
             quantile=config.quantile, max_positives=config.max_positives)
         if diag is not None:
             meta[f"{strategy}_diagnostics"] = dg.MetadataValue.json(diag.as_dict())
@@ -126,25 +140,25 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
     fold_diags = []
     for strategy in [s for s in strategies if s in experiment.PU_STRATEGIES]:
         df, diags = sampling.fold_pu_negatives(
-            factor_stack, pos, strategy, folds.positive_folds(pos), folds.region, folds.n_folds,
+            stack, pos, strategy, folds.positive_folds(pos), folds.region, folds.n_folds,
             ratio=config.ratio if config.ratio is not None else params["sampling_ratio"],
             max_per_fold=config.fold_max_negatives,
             threshold_mm_yr=config.deformation_threshold_mm_yr or params["deformation_threshold_mm_yr"],
-            features=[b for b in factor_stack.names if b not in config.pu_exclude], n_estimators=config.fold_bags,
+            features=[b for b in stack.names if b not in config.pu_exclude], n_estimators=config.fold_bags,
             max_pool=config.fold_max_pool, quantile=config.quantile,
             max_positives=config.fold_max_positives if config.fold_max_positives is not None else config.max_positives,
             seed=config.seed)
         sets.append(df)
         fold_diags += [{k: v for k, v in d.as_dict().items() if k != "positive_ids"} | {"landslides": len(d.positive_ids)}
                        for d in diags]
-    sets.append(sampling.area_sample(factor_stack, config.area_sample, seed=config.seed).assign(cv_fold=-1))
+    sets.append(sampling.area_sample(stack, config.area_sample, seed=config.seed).assign(cv_fold=-1))
     out = pd.concat(sets, ignore_index=True)
     # the region each row lies in, so trained_models can check it uses the same folds
     out["cv_region"] = folds.region(out["x"].to_numpy(), out["y"].to_numpy())
     meta["fold_pu_draws"] = dg.MetadataValue.json(fold_diags)
     meta["n_area_sample"] = int((out["strategy"] == AREA_SAMPLE).sum())
     context.add_output_metadata(meta)
-    return _points(out, factor_stack.grid.crs)
+    return _points(out, stack.grid.crs)
 
 
 class TrainingConfig(dg.Config):
@@ -171,14 +185,21 @@ class TrainingConfig(dg.Config):
                                                "velocity_mm_yr left out of the factors, so the yardstick is "
                                                "reported both ways (InSAR-PU's pool is defined by the velocity); "
                                                "thorough: all six.")
+    retune_without_velocity: bool = Field(False, description="Tune the without-velocity variant again inside each "
+                                          "fold; false = it keeps the parameters the fold chose for the model with "
+                                          "every factor, so the two yardsticks differ by the factor only (thorough: "
+                                          "true; on the demo the fold means move by 0.003 at most).")
     forest_trees: int = Field(100, description="Trees of the random forest (grid search, spatial CV and the saved "
                               "model). Its AUC settles well before 300 trees (thorough preset); "
                               "benchmarks/bench_demo.py measures the difference.")
-    forest_tuning_trees: int = Field(50, description="Trees of each random-forest grid point while tuning (the "
+    forest_tuning_trees: int = Field(25, description="Trees of each random-forest grid point while tuning (the "
                                      "refit and spatial CV get forest_trees): a forest's validation AUC ranks the "
-                                     "grid points alike long before its final size (benchmarks/bench_demo.py).")
+                                     "grid points alike long before its final size. On the demo (karst 2019-2020) "
+                                     "25 instead of 50 moves the forests' fold-mean AUCs by 0.0011 at most, at 0.7x "
+                                     "their CV cost (benchmarks/bench_demo.py compares 300, thorough).")
     gbdt_binned: bool = Field(True, description="GBDT split search on 255 quantile bins per factor "
-                              "(HistGradientBoostingClassifier, 4-12x faster); false = exact split search "
+                              "(HistGradientBoosting's algorithm, run by LightGBM's engine; many times faster); "
+                              "false = exact split search "
                               "(GradientBoostingClassifier, thorough preset).")
     seed: int = Field(0, description="Seed of subsampling, splits, folds and models.")
 
@@ -200,6 +221,11 @@ class ShapConfig(dg.Config):
     agnostic_rows: int = Field(200, description="Rows explained per SVM / MLP (their SHAP costs a model evaluation "
                                "per row x background row x step). Fewer rows change the importances more than "
                                "fewer permutations do (benchmarks/bench_demo.py).")
+    tree_rows: int | None = Field(150, description="Rows explained per random forest (exact tree SHAP; its deep "
+                                  "trees make it the costliest explainer per row): a seeded subset of the n_explain "
+                                  "rows. On the demo the forests' factor ranking on 150 rows has Spearman >= 0.98 "
+                                  "against 300 (benchmarks/bench_demo.py) at half the cost; null = all n_explain "
+                                  "rows (thorough).")
     stability_model: str = Field("lightgbm", description="Model refitted on bootstrap resamples to measure how "
                                  "steady the importance ranking is for each strategy.")
     n_bootstrap: int = Field(5, description="Bootstrap refits for the ranking stability.")
@@ -247,7 +273,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
                                            config.max_samples_per_class, seed=config.seed,
                                            fixed_params=fixed, tuning_params=tuning,
                                            inner_max_per_class=config.tuning_max_per_class,
-                                           without_velocity=config.without_velocity_models)
+                                           without_velocity=config.without_velocity_models,
+                                           retune_without_velocity=config.retune_without_velocity)
     table = experiment.mark_map_choice(pd.DataFrame(rows).merge(experiment.summarise_folds(fold_rows),
                                                                 on=["strategy", "model"], how="left"))
     # relative to the data root, so that a warehouse can be moved or shared
@@ -344,7 +371,7 @@ def shap_importance(context: dg.AssetExecutionContext, config: ShapConfig, paths
                                            n_explain=config.n_explain, seed=config.seed, plot_model=best["model"],
                                            plot_path=plot, agnostic_method=config.agnostic_method,
                                            model_root=paths.root,
-                                           agnostic_explain=config.agnostic_rows)
+                                           agnostic_explain=config.agnostic_rows, tree_explain=config.tree_rows)
         for _, r in group[group["model"] == config.stability_model].iterrows():
             stability[strategy] = experiment.ranking_stability(r, table, n_bootstrap=config.n_bootstrap,
                                                                seed=config.seed, model_root=paths.root)
