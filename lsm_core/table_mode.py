@@ -30,16 +30,17 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import ParameterGrid, RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from lsm_core.errors import ConfigError, InputFileError, SamplingError
-from lsm_core.models import MODEL_NAMES, PARAM_GRIDS, evaluate, grid_validation_auc, make_model
+from lsm_core.models import MODEL_NAMES, evaluate
 from lsm_core.prone import natural_breaks
 from lsm_core.pu import BaggingPUClassifier, select_reliable_negatives
 from lsm_core.sample_table import SampleTable
 from lsm_core.spatial_cv import RepeatedSpatialKFold, SpatialKFold
+from lsm_core.table_tuning import TABLE_CANDIDATES, candidate_auc, fit_quietly, make_table_model
 from lsm_core.threshold import FactorBins, JSHistogramAccumulator, WeightScheme, weights_from
 
 __all__ = ["NO_DATES", "NO_DEFORMATION", "CVScheme", "ModelResult", "TableEvaluation", "TemporalResult",
@@ -49,8 +50,7 @@ __all__ = ["NO_DATES", "NO_DEFORMATION", "CVScheme", "ModelResult", "TableEvalua
 CVScheme = Literal["random", "spatial"]
 NO_DATES = "not computable: the table has no dates (use --date COL --split YYYY-MM-DD)"
 NO_DEFORMATION = "not run: no deformation column (use --deformation COL)"
-# grid points of a forest are compared with fewer trees than the refit gets (as models.tune_on_validation)
-_TUNING_PARAMS: dict[str, dict[str, Any]] = {"random_forest": {"n_estimators": 100}}
+INNER_REPEATS = 2  # inner partitions per tuning (see tuned_fit)
 
 
 @dataclass(frozen=True)
@@ -159,18 +159,24 @@ def _inner_splits(scheme: CVScheme, y: np.ndarray, coords: np.ndarray, n: int, s
 
 
 def tuned_fit(name: str, X: pd.DataFrame, y: np.ndarray, coords: np.ndarray, *, scheme: CVScheme = "spatial",
-              inner_splits: int = 3, categorical: Sequence[str] = (), random_state: int = 0) -> Pipeline:
-    """``name`` with the PARAM_GRIDS point of best mean inner-fold AUC, refitted on all of X, y."""
-    total, best = np.zeros(len(ParameterGrid(PARAM_GRIDS[name]))), None
-    pairs = _inner_splits(scheme, y, coords, inner_splits, random_state)
-    for tr, va in pairs:
-        rows = grid_validation_auc(name, X.iloc[tr], y[tr], X.iloc[va], y[va], categorical=categorical,
-                                   random_state=random_state, fixed_params=_TUNING_PARAMS.get(name))
-        total += np.nan_to_num([r["auc"] for r in rows], nan=0.0)
-        best = rows
-    params = {} if best is None else {k: v for k, v in best[int(np.argmax(total))].items() if k != "auc"}
-    model = make_model(name, params=params, categorical=categorical, random_state=random_state)
-    return model.fit(X, y)
+              inner_splits: int = 3, inner_repeats: int = INNER_REPEATS, categorical: Sequence[str] = (),
+              random_state: int = 0) -> Pipeline:
+    """``name`` with the TABLE_CANDIDATES point of best mean inner-fold AUC, refitted on all of X, y.
+
+    The inner folds are drawn ``inner_repeats`` times (seeds ``random_state + r``) and the AUC is
+    averaged over all of them: a few dozen landslides per inner fold make one partition's ranking
+    of the candidates noisy. Ties go to the first candidate, the model's defaults.
+    """
+    scores = []
+    for r in range(inner_repeats):
+        for tr, va in _inner_splits(scheme, y, coords, inner_splits, random_state + r):
+            scores.append(candidate_auc(name, X.iloc[tr], y[tr], X.iloc[va], y[va], categorical=categorical,
+                                        random_state=random_state))
+    auc = np.array(scores).reshape(-1, len(TABLE_CANDIDATES[name]))
+    auc = auc[np.isfinite(auc).any(axis=1)]  # a validation fold of one class scores nothing
+    params = TABLE_CANDIDATES[name][int(np.argmax(np.nan_to_num(auc, nan=0.0).mean(axis=0)))] if len(auc) else {}
+    model = make_table_model(name, params, categorical=categorical, random_state=random_state)
+    return fit_quietly(model, X, y)
 
 
 # -- negatives of a strategy ---------------------------------------------------------------------

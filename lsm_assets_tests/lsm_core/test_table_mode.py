@@ -60,13 +60,13 @@ def test_tuning_is_nested_inside_each_training_fold(csv, monkeypatch):
     """Every grid point is fitted and validated on rows of the outer training fold only."""
     table = _load(csv)
     seen: list[set] = []
-    real = tm.grid_validation_auc
+    real = tm.candidate_auc
 
     def spy(name, X_train, y_train, X_val, y_val, **kw):
         seen.append(set(X_train.index) | set(X_val.index))
         return real(name, X_train, y_train, X_val, y_val, **kw)
 
-    monkeypatch.setattr(tm, "grid_validation_auc", spy)
+    monkeypatch.setattr(tm, "candidate_auc", spy)
     rows = tm._cv_rows("logistic_regression", table, "spatial", "random", n_splits=4, n_repeats=1, inner_splits=2,
                        threshold_mm_yr=5.0, pu_bags=5, seed=0)
     outer = list(tm._outer_splits("spatial", table, 4, 1, 0))

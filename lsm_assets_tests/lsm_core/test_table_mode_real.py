@@ -71,10 +71,10 @@ def test_ecuador_best_of_six_beats_the_books_tuned_svm(six_on_lsl):
     assert max(six_on_lsl.values()) > BOOK_SVM_SPATIAL
 
 
-def test_ecuador_best_of_six_is_level_with_the_books_glm(six_on_lsl):
-    # the same yardstick as the logistic-regression test above: within 0.03 of the book's GLM. Measured
-    # (2 x 5 folds): best 0.754-0.761, i.e. level with 0.77 but not above it (closing note of issue 11)
-    assert max(six_on_lsl.values()) == pytest.approx(BOOK_GLM_SPATIAL, abs=0.03)
+def test_ecuador_best_of_six_beats_the_books_glm(six_on_lsl):
+    # issue 11's bar. Measured (2 x 5 folds): LightGBM 0.785, nested tuning picking boosted stumps (an
+    # additive model) from lsm_core.table_tuning's candidates; logistic regression 0.754
+    assert max(six_on_lsl.values()) > BOOK_GLM_SPATIAL
 
 
 def test_hong_kong_with_and_without_dv_and_insar_pu_against_random():
@@ -104,7 +104,7 @@ def test_hong_kong_with_and_without_dv_and_insar_pu_against_random():
     assert gain_dv.mean() > 0
 
 
-def test_south_tyrol_temporal_is_level_with_a_plain_random_forest():
+def test_south_tyrol_temporal_beats_a_plain_random_forest():
     _need(TYROL)
     table = load_sample_table(TYROL, label="landslide", coords="x,y", factors=TYROL_FACTORS,
                               categorical=TYROL_CATEGORICAL, date="event_date")
@@ -129,5 +129,6 @@ def test_south_tyrol_temporal_is_level_with_a_plain_random_forest():
     best = max(temporal, key=lambda k: temporal[k].auc)
     for f in temporal[best].at.values():
         assert f.lor == pytest.approx(1 - f.por) and 0 <= f.prone_share <= 1
-    # measured: tuned best 0.888 vs plain 0.890, level but not better (closing note of issue 11)
-    assert temporal[best].auc > plain_auc - 0.01
+    # issue 11's bar, the plain forest measured in this run. Measured: tuned forest 0.894 (nested tuning, all on
+    # 2012-2017 rows) vs plain 0.890; a margin well inside the sampling noise of 76 later landslides
+    assert temporal[best].auc > plain_auc
