@@ -27,13 +27,13 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterGrid
-from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from lsm_core.errors import ConfigError, ModelError
 from lsm_core.io import atomic_path
+from lsm_core.mlp import EarlyStoppingMLP
 from lsm_core.spatial_cv import RepeatedSpatialKFold, _group_codes
 from lsm_core.svm import RBFSVC
 
@@ -201,7 +201,7 @@ def _estimator(name: str, p: dict[str, Any], random_state: int) -> BaseEstimator
         return CalibratedClassifierCV(RBFSVC(kernel="rbf", random_state=random_state, **p), method="sigmoid",
                                       ensemble=False, cv=5)
     if name == "mlp":
-        return MLPClassifier(random_state=random_state, **p)
+        return EarlyStoppingMLP(random_state=random_state, **p)
     if name == "random_forest":
         return RandomForestClassifier(random_state=random_state, **p)
     if name == "gbdt":
