@@ -199,3 +199,47 @@ def test_drainage_routed_once_gives_the_same_units_and_factors(tmp_path):
     a = read_raster(proximity_factors(layers, grid, dem, tmp_path / "a.tif", dmax, **kw))
     b = read_raster(proximity_factors(layers, grid, dem, tmp_path / "b.tif", dmax, units=units))
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("res", [(10.0, 10.0), (7.3, 12.9)])
+def test_block_distances_without_units_equal_a_kd_tree_over_every_feature_pixel(res):
+    """The EDT path (issue 13) gives the KD-tree's distances, features beyond the grid included: bit for bit
+    on a whole-metre grid, to round-off on any other."""
+    import shapely
+    from rasterio.windows import Window
+    from scipy.spatial import cKDTree
+
+    from lsm_core import proximity
+
+    h, w = 47, 61
+    grid = AreaGrid(CRS, (res[0], 0.0, X0, 0.0, -res[1], Y0 + h * res[1]), h, w)
+    rng = np.random.default_rng(3)
+
+    def xy(r, c):
+        return X0 + c * res[0], Y0 + (h - r) * res[1]
+
+    geoms = np.array([LineString([xy(-9.3, -4.1), xy(30.2, 17.7), xy(52.4, 70.6)]),
+                      LineString([xy(r, c) for r, c in rng.uniform(-6, 66, (4, 2))])]
+                     + [Point(*xy(*p)) for p in rng.uniform(-8, 70, (5, 2))], dtype=object)
+    tree = shapely.STRtree(geoms)
+    dmax = 260.0
+    halo = proximity._halo(dmax, res)
+    default = proximity._EDT_MAX_BOX
+    for box in (10**9, 0):  # always the EDT, then always the KD-tree it replaces
+        proximity._EDT_MAX_BOX = box
+        try:
+            for blk in grid.windows(16):
+                got = proximity._block_distance(geoms, tree, grid, blk.write, res, dmax, None)
+                read = Window(blk.write.col_off - halo, blk.write.row_off - halo, blk.write.width + 2 * halo,
+                              blk.write.height + 2 * halo)
+                fr, fc = np.nonzero(proximity._rasterize_window(geoms, tree, grid, read))
+                qr, qc = np.mgrid[halo:halo + blk.write.height, halo:halo + blk.write.width]
+                want, _ = cKDTree(np.column_stack([fr * res[1], fc * res[0]])).query(
+                    np.column_stack([qr.ravel() * res[1], qc.ravel() * res[0]]), distance_upper_bound=dmax)
+                if res[0] == res[1] == 10.0:  # whole-metre coordinates: no rounding, the very same floats
+                    np.testing.assert_array_equal(got.ravel(), want)
+                else:  # two feature pixels equally far may round apart; the EDT may pick the other one
+                    np.testing.assert_allclose(got.ravel(), want, rtol=1e-13)
+                assert np.isfinite(got).any()
+        finally:
+            proximity._EDT_MAX_BOX = default
