@@ -283,6 +283,9 @@ def sample_valid(path: str | Path, n: int, *, seed: int = 0, band: int = 1, bloc
     return drawn.values[:, band - 1]
 
 
+_JENKS_CELLS = 2**16  # cells of the chunk of natural_breaks' cost table done at once (fits in cache)
+
+
 def natural_breaks(values: ArrayLike, k: int = 5, *, sample: int = 5000, seed: int = 0) -> np.ndarray:
     """Fisher-Jenks natural breaks: the k-1 class boundaries minimising the within-class sum of squares.
 
@@ -307,16 +310,29 @@ def natural_breaks(values: ArrayLike, k: int = 5, *, sample: int = 5000, seed: i
     cw, cx, cxx = (np.concatenate([[0.0], np.cumsum(x)]) for x in (w, w * u, w * u * u))
     cost = np.full((k, m), np.inf)
     start = np.zeros((k, m), dtype=np.int64)
-    for j in range(m):
-        i = np.arange(j + 1)  # first value of the last class
-        sx, sw = cx[j + 1] - cx[i], cw[j + 1] - cw[i]
-        ssd = np.maximum(cxx[j + 1] - cxx[i] - sx * sx / sw, 0.0)
-        cost[0, j] = ssd[0]
-        if j:
-            total = cost[:-1, :j] + ssd[None, 1:]  # previous classes end at i - 1
+    # Last values of a class, a chunk at a time (one array op over the chunk instead of one per value:
+    # the per-value loop spent most of its time in NumPy call overhead). Every cost is the same float
+    # expression as in the per-value programme and ties go to the first start, so the breaks are the same.
+    rows = max(1, _JENKS_CELLS // m)
+    for j0 in range(0, m, rows):
+        last = np.arange(j0, min(j0 + rows, m))
+        i = np.arange(last[-1] + 1)  # first value of the last class
+        with np.errstate(divide="ignore", invalid="ignore"):  # i > last: no class, masked below
+            sx, sw = cx[last + 1, None] - cx[None, i], cw[last + 1, None] - cw[None, i]
+            ssd = np.maximum(cxx[last + 1, None] - cxx[None, i] - sx * sx / sw, 0.0)
+        cost[0, last] = ssd[:, 0]
+        if j0 == 0:  # a single value holds no two classes
+            last, ssd = last[1:], ssd[1:]
+        if not last.size:
+            continue
+        ssd = ssd[:, 1:]  # previous classes end at i - 1
+        ssd[i[None, 1:] > last[:, None]] = np.inf
+        r = np.arange(last.size)
+        for c in range(1, k):
+            total = cost[c - 1, None, :last[-1]] + ssd
             best = np.argmin(total, axis=1)
-            cost[1:, j] = total[np.arange(k - 1), best]
-            start[1:, j] = best + 1
+            cost[c, last] = total[r, best]
+            start[c, last] = best + 1
     breaks, j = [], m - 1
     for c in range(k - 1, 0, -1):
         i = start[c, j]

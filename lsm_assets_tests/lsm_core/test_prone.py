@@ -208,3 +208,42 @@ def test_raster_sample_and_breaks_do_not_depend_on_the_block(tmp_path):
     np.testing.assert_array_equal(raster_natural_breaks(path, 5, sample=200, block=4),
                                   raster_natural_breaks(path, 5, sample=200, block=512))
     assert len(sample_valid(path, 10_000)) == np.isfinite(_smooth_field()).sum()
+
+
+def _per_value_breaks(values, k):
+    """natural_breaks as it was before issue 13: the same programme, one NumPy pass per last value j."""
+    u, w = np.unique(np.asarray(values, dtype=np.float64), return_counts=True)
+    m = len(u)
+    cw, cx, cxx = (np.concatenate([[0.0], np.cumsum(x)]) for x in (w, w * u, w * u * u))
+    cost, start = np.full((k, m), np.inf), np.zeros((k, m), dtype=np.int64)
+    for j in range(m):
+        i = np.arange(j + 1)
+        sx, sw = cx[j + 1] - cx[i], cw[j + 1] - cw[i]
+        ssd = np.maximum(cxx[j + 1] - cxx[i] - sx * sx / sw, 0.0)
+        cost[0, j] = ssd[0]
+        if j:
+            total = cost[:-1, :j] + ssd[None, 1:]
+            best = np.argmin(total, axis=1)
+            cost[1:, j] = total[np.arange(k - 1), best]
+            start[1:, j] = best + 1
+    breaks, j = [], m - 1
+    for c in range(k - 1, 0, -1):
+        i = start[c, j]
+        breaks.append((u[i - 1] + u[i]) / 2)
+        j = i - 1
+    return np.array(breaks[::-1])
+
+
+@pytest.mark.parametrize("cells", [2**16, 7, 1000])
+def test_chunked_natural_breaks_equal_the_per_value_programme(cells, monkeypatch):
+    """Issue 13: the cost table done a chunk at a time gives the very same breaks, ties and tiny chunks included."""
+    import lsm_core.prone as prone_module
+
+    monkeypatch.setattr(prone_module, "_JENKS_CELLS", cells)
+    rng = np.random.default_rng(7)
+    samples = [rng.random(3000), np.round(rng.beta(0.3, 3, 4000), 3), rng.integers(0, 12, 500).astype(float),
+               np.repeat([0.1, 0.5, 0.9], 4), np.float32(rng.random(2500)).astype(np.float64)]
+    for values in samples:
+        for k in (2, 3, 5, 7):
+            if len(np.unique(values)) >= k:
+                np.testing.assert_array_equal(natural_breaks(values, k, sample=10**6), _per_value_breaks(values, k))
