@@ -4,9 +4,10 @@ For each model (``lsm_core.models.MODEL_NAMES``):
 
 - **random CV** and **spatial CV** (repeated, seeded k-means folds on the coordinates, as
   sperrorest and Geocomputation with R ch. 12): AUC mean and sd over the outer folds. Tuning is
-  nested: inside each outer training fold the PARAM_GRIDS point with the best mean AUC over
-  ``inner_splits`` inner folds (spatial ones under spatial CV) is refitted on the whole training
-  fold, so no test row ever influences the choice of hyperparameters.
+  nested: inside each outer training fold the ``table_tuning.TABLE_CANDIDATES`` point (settings
+  for small samples, the model's default point first) with the best mean AUC over ``inner_splits``
+  inner folds (spatial ones under spatial CV), drawn ``inner_repeats`` times, is refitted on the
+  whole training fold, so no test row ever influences the choice of hyperparameters.
 - **external**: tuned on the whole table (inner spatial folds), scored on another table.
 - **InSAR-PU** (a deformation column): training negatives are Bagging-PU reliable negatives from
   the pool of training-fold absences with |v| below the threshold, instead of the table's own
@@ -212,7 +213,8 @@ def _outer_splits(scheme: CVScheme, table: SampleTable, n_splits: int, n_repeats
 
 
 def _cv_rows(name: str, table: SampleTable, scheme: CVScheme, strategy: str, *, n_splits: int, n_repeats: int,
-             inner_splits: int, threshold_mm_yr: float, pu_bags: int, seed: int) -> list[dict[str, Any]]:
+             inner_splits: int, threshold_mm_yr: float, pu_bags: int, seed: int,
+             inner_repeats: int = INNER_REPEATS) -> list[dict[str, Any]]:
     """One row per outer fold: the AUC of the tuned model on the fold's landslides vs its absences."""
     rows = []
     velocity = table.deformation
@@ -226,7 +228,8 @@ def _cv_rows(name: str, table: SampleTable, scheme: CVScheme, strategy: str, *, 
         auc = float("nan")
         if len(np.unique(table.y[test])) == 2:
             model = tuned_fit(name, table.X.iloc[train], table.y[train], table.coords[train], scheme=scheme,
-                              inner_splits=inner_splits, categorical=table.categorical, random_state=seed)
+                              inner_splits=inner_splits, inner_repeats=inner_repeats, categorical=table.categorical,
+                              random_state=seed)
             auc = evaluate(table.y[test], model.predict_proba(table.X.iloc[test]))["auc"]
         rows.append({"model": name, "strategy": strategy, "scheme": scheme, "repeat": i // n_splits,
                      "fold": i % n_splits, "n_train": len(train), "n_test": len(test), "auc": auc})
@@ -249,14 +252,15 @@ def _figures(threshold: float, p_train_pos: np.ndarray, p_later_pos: np.ndarray,
     return ThresholdFigures(float(threshold), share(p_train_pos), por, 1.0 - por, share(p_later_neg))
 
 
-def _oof_proba(name: str, table: SampleTable, n_splits: int, inner_splits: int, seed: int) -> np.ndarray:
+def _oof_proba(name: str, table: SampleTable, n_splits: int, inner_splits: int, seed: int,
+               inner_repeats: int = INNER_REPEATS) -> np.ndarray:
     """Out-of-fold probability of every row (spatial folds, tuning nested in each training fold)."""
     out = np.full(len(table.y), np.nan)
     for train, test in SpatialKFold(n_splits, coords=table.coords, random_state=seed).split(table.coords):
         if len(np.unique(table.y[train])) < 2:
             continue
         model = tuned_fit(name, table.X.iloc[train], table.y[train], table.coords[train], inner_splits=inner_splits,
-                          categorical=table.categorical, random_state=seed)
+                          inner_repeats=inner_repeats, categorical=table.categorical, random_state=seed)
         out[test] = model.predict_proba(table.X.iloc[test])[:, 1]
     return out
 
@@ -282,7 +286,8 @@ def js_threshold_of_table(proba_area: np.ndarray, X_area: pd.DataFrame, X_positi
 
 
 def temporal_evaluation(name: str, table: SampleTable, split: dt.date, *, n_splits: int = 5, inner_splits: int = 3,
-                        weights: WeightScheme = "equal", random_state: int = 0) -> TemporalResult:
+                        inner_repeats: int = INNER_REPEATS, weights: WeightScheme = "equal",
+                        random_state: int = 0) -> TemporalResult:
     """Train on rows dated before ``split``, score the later rows (see the module docstring)."""
     if table.dates is None:
         raise ConfigError(NO_DATES)
@@ -291,10 +296,10 @@ def temporal_evaluation(name: str, table: SampleTable, split: dt.date, *, n_spli
     for label, part in (("before", train), ("on or after", later)):
         if len(np.unique(part.y)) < 2:
             raise SamplingError(f"the rows dated {label} {split} hold a single class: choose another split date")
-    model = tuned_fit(name, train.X, train.y, train.coords, inner_splits=inner_splits, categorical=table.categorical,
-                      random_state=random_state)
+    model = tuned_fit(name, train.X, train.y, train.coords, inner_splits=inner_splits, inner_repeats=inner_repeats,
+                      categorical=table.categorical, random_state=random_state)
     p_later = model.predict_proba(later.X)[:, 1]
-    oof = _oof_proba(name, train, n_splits, inner_splits, random_state)
+    oof = _oof_proba(name, train, n_splits, inner_splits, random_state, inner_repeats)
     neg, pos = train.y == 0, train.y == 1
     t_star = js_threshold_of_table(oof[neg], train.X[neg], train.X[pos], categorical=table.categorical, weights=weights)
     breaks = natural_breaks(oof[neg], 5, seed=random_state)
@@ -306,13 +311,13 @@ def temporal_evaluation(name: str, table: SampleTable, split: dt.date, *, n_spli
 
 
 def external_auc(name: str, table: SampleTable, other: SampleTable, *, inner_splits: int = 3,
-                 random_state: int = 0) -> float:
+                 inner_repeats: int = INNER_REPEATS, random_state: int = 0) -> float:
     """AUC on ``other`` of ``name`` tuned (inner spatial folds) and fitted on all of ``table``."""
     missing = [f for f in table.factors if f not in other.factors]
     if missing:
         raise InputFileError(f"the external table lacks the factors {missing}", other.path)
-    model = tuned_fit(name, table.X, table.y, table.coords, inner_splits=inner_splits, categorical=table.categorical,
-                      random_state=random_state)
+    model = tuned_fit(name, table.X, table.y, table.coords, inner_splits=inner_splits, inner_repeats=inner_repeats,
+                      categorical=table.categorical, random_state=random_state)
     return evaluate(other.y, model.predict_proba(other.X[list(table.factors)]))["auc"]
 
 
@@ -322,7 +327,8 @@ def evaluate_table(table: SampleTable, *, models: Sequence[str] = MODEL_NAMES, n
                    inner_splits: int = 3, external: SampleTable | None = None, split: dt.date | None = None,
                    deformation_threshold_mm_yr: float = 5.0, pu_bags: int = 50, weights: WeightScheme = "equal",
                    schemes: Sequence[CVScheme] = ("random", "spatial"), random_state: int = 0,
-                   on_model_done: Callable[[str], None] | None = None) -> TableEvaluation:
+                   on_model_done: Callable[[str], None] | None = None,
+                   inner_repeats: int = INNER_REPEATS) -> TableEvaluation:
     """Random and spatial CV (nested tuning) of each model, plus external, InSAR-PU and temporal figures.
 
     ``n_repeats`` x ``n_splits`` outer folds per scheme (every model sees the same folds, so model
@@ -330,6 +336,8 @@ def evaluate_table(table: SampleTable, *, models: Sequence[str] = MODEL_NAMES, n
     spatial CV) when the table has a deformation column. A scheme left out of ``schemes`` is reported
     as NaN (null in JSON), e.g. ``schemes=()`` for a temporal evaluation alone. Deterministic for a
     given ``random_state``. ``on_model_done(name)`` is called as each model finishes (a progress bar).
+    ``inner_repeats``: partitions of the inner folds per tuning (``tuned_fit``; the CLI and the asset
+    keep ``INNER_REPEATS``, a test may draw fewer to save time).
     """
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
@@ -338,18 +346,22 @@ def evaluate_table(table: SampleTable, *, models: Sequence[str] = MODEL_NAMES, n
         raise ConfigError(f"unknown CV schemes {sorted(set(schemes) - {'random', 'spatial'})}; use random, spatial")
     if split is not None and table.dates is None:
         raise ConfigError(f"a split date ({split}) needs a date column: {NO_DATES}")
+    if inner_repeats < 1:
+        raise ConfigError(f"inner_repeats must be at least 1, got {inner_repeats}")
     with threadpool_limits(limits=1):  # thousands of small fits: OpenMP/BLAS threads only contend (HistGBDT)
         return _evaluate_table(table, models, n_splits, n_repeats, inner_splits, external, split,
                                deformation_threshold_mm_yr, pu_bags, weights, schemes, random_state,
-                               on_model_done)
+                               on_model_done, inner_repeats)
 
 
 def _evaluate_table(table: SampleTable, models: Sequence[str], n_splits: int, n_repeats: int, inner_splits: int,
                     external: SampleTable | None, split: dt.date | None, deformation_threshold_mm_yr: float,
                     pu_bags: int, weights: WeightScheme, schemes: Sequence[CVScheme],
-                    random_state: int, on_model_done: Callable[[str], None] | None = None) -> TableEvaluation:
+                    random_state: int, on_model_done: Callable[[str], None] | None = None,
+                    inner_repeats: int = INNER_REPEATS) -> TableEvaluation:
     kw: dict[str, Any] = {"n_splits": n_splits, "n_repeats": n_repeats, "inner_splits": inner_splits,
-          "threshold_mm_yr": deformation_threshold_mm_yr, "pu_bags": pu_bags, "seed": random_state}
+          "inner_repeats": inner_repeats, "threshold_mm_yr": deformation_threshold_mm_yr, "pu_bags": pu_bags,
+          "seed": random_state}
     folds: list[dict[str, Any]] = []
     results = {}
     for name in models:
@@ -361,16 +373,18 @@ def _evaluate_table(table: SampleTable, models: Sequence[str], n_splits: int, n_
         pu_auc = _mean_sd(pu) if pu is not None else (None, None)
         results[name] = ModelResult(
             name, *_mean_sd(rnd), *_mean_sd(spa),
-            external_auc=None if external is None else external_auc(name, table, external, inner_splits=inner_splits,
-                                                                      random_state=random_state),
-            temporal=None if split is None else temporal_evaluation(name, table, split, n_splits=n_splits,
-                                                                    inner_splits=inner_splits, weights=weights,
-                                                                    random_state=random_state),
+            external_auc=None if external is None else external_auc(
+                name, table, external, inner_splits=inner_splits, inner_repeats=inner_repeats,
+                random_state=random_state),
+            temporal=None if split is None else temporal_evaluation(
+                name, table, split, n_splits=n_splits, inner_splits=inner_splits, inner_repeats=inner_repeats,
+                weights=weights, random_state=random_state),
             insar_pu_spatial_cv_auc=pu_auc[0], insar_pu_spatial_cv_auc_sd=pu_auc[1])
         if on_model_done is not None:
             on_model_done(name)
     settings = {"n_splits": n_splits, "n_repeats": n_repeats, "inner_splits": inner_splits,
-                "random_state": random_state, "split": None if split is None else split.isoformat(),
+                "inner_repeats": inner_repeats, "random_state": random_state,
+                "split": None if split is None else split.isoformat(),
                 "deformation_threshold_mm_yr": deformation_threshold_mm_yr, "weights": weights,
                 "categorical": list(table.categorical), "schemes": list(schemes)}
     notes = [f"{table.n_dropped} rows without every factor, coordinate or date were left out"] if table.n_dropped else []
