@@ -9,14 +9,15 @@ areas and all their periods, partitions side by side on ``--workers`` processes 
 core). Per-asset seconds come from the STEP_SUCCESS events of the runs (wall time inside a run, so
 with partitions side by side they add up to more than the wall total).
 
-Tolerance (scale 1, unless ``--no-tolerance``): on the first karst period's samples, the defaults
-are compared with the thorough path they replace, in the same process, one after the other:
-random forests of 300 instead of 100 trees and the exact-split GBDT instead of the binned one (grid
-search, refit and spatial CV; test and spatial-CV AUC of every strategy), kernel SHAP (512 coalitions,
-200 rows) instead of permutation SHAP (1 permutation per row, 200 rows) for the SVM and MLP (Spearman
-correlation of the mean |SHAP| per factor), and 100 Bagging-PU bags on every positive pixel instead
-of 30 bags on at most 5000 (mean true hazard of the chosen InSAR-PU negatives, from the synthetic truth).
-Ratios are thorough / default. Tolerances: AUC within 0.01, SHAP Spearman >= 0.9, hazard within 0.01.
+Tolerance (scale 1, unless ``--no-tolerance``): on the first karst period's samples, each cheap
+default is compared with the thorough preset's setting it replaces (``THOROUGH_CONFIG``), in the same
+process: trained_models' spatial CV one setting at a time (bench_nested_cv.compare: sample sizes,
+forest trees, binned GBDT, the without-velocity variant's tuning; fold-mean yardstick and own-negative
+AUC within 0.01 on average and 0.02 at most), shap_importance's permutation SHAP against kernel SHAP
+(SVM, MLP) and tree SHAP of the forest on ``tree_rows`` against all rows (Spearman of the mean |SHAP|
+per factor >= 0.9), and negative_samples' Bagging-PU against 100 bags on every positive and a 300 000
+pool (mean true hazard of the chosen InSAR-PU negatives, from the synthetic truth, within 0.01).
+CPU seconds of both paths and their ratios are reported beside each.
 
 Prints one JSON object.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -82,87 +84,98 @@ def run_demo(scale: float, workers: int | None, keep: Path | None) -> dict:
 
 
 def tolerance(data: Path) -> dict:
-    """Default (cheap) paths against the thorough ones on the first karst period: AUCs, SHAP ranking, time."""
+    """Default (cheap) paths against the thorough preset on the first karst period: AUCs, SHAP ranking, PU hazard.
+
+    Every default is read from the assets' configuration classes and every expensive setting from
+    ``THOROUGH_CONFIG``, so this compares what `lsm materialize` runs with what `--preset thorough` runs.
+    """
     import numpy as np
     import pandas as pd
-    from scipy.stats import spearmanr
+    from bench_nested_cv import compare
 
-    from lsm_core import experiment
     from lsm_core.io import RasterFile
-    from lsm_core.stack import categorical_bands
 
     wh = data / "warehouse"
     period = sorted(p.stem for p in (wh / "factor_stack" / "karst").glob("*.tif"))[0]
     pos = pd.read_parquet(wh / "positive_samples" / "karst" / f"{period}.parquet").drop(columns="geometry")
     neg = pd.read_parquet(wh / "negative_samples" / "karst" / f"{period}.parquet").drop(columns="geometry")
     stack = RasterFile(wh / "factor_stack" / "karst" / f"{period}.tif")
-    cat = [c for c in categorical_bands(stack.path) if c in stack.names]
-    out: dict = {"partition": f"{period}|karst", "models": {}, "shap": {}}
-    cheap = {"random_forest": {"n_estimators": 100}, "gbdt": {"binned": True}}
-    thorough = {"random_forest": {"n_estimators": 300}, "gbdt": {"binned": False}}
-    seconds = {"default": 0.0, "thorough": 0.0}
-    shap_s = {"permutation": 0.0, "kernel": 0.0}
-    with tempfile.TemporaryDirectory() as tmp:
-        for strategy in sorted(neg["strategy"].unique()):
-            table = experiment.training_table(pos, neg, strategy, max_per_class=2000, seed=0)
-            res = {}
-            tuning = {"default": {"random_forest": {"n_estimators": 50}}, "thorough": None}
-            for label, fixed in (("default", cheap), ("thorough", thorough)):
-                t = time.perf_counter()
-                res[label] = pd.DataFrame(experiment.run_strategy(
-                    table, strategy, stack.names, cat, list(cheap), Path(tmp) / label, seed=0,
-                    fixed_params=fixed, tuning_params=tuning[label]).rows).set_index("model")
-                seconds[label] += time.perf_counter() - t
-            for model in cheap:
-                d, th = res["default"].loc[model], res["thorough"].loc[model]
-                out["models"][f"{strategy}/{model}"] = {
-                    "test_auc": [round(d["test_auc"], 4), round(th["test_auc"], 4)],
-                    "spatial_cv_auc": [round(d["spatial_cv_auc"], 4), round(th["spatial_cv_auc"], 4)],
-                    "auc_diff": round(max(abs(d["test_auc"] - th["test_auc"]),
-                                          abs(d["spatial_cv_auc"] - th["spatial_cv_auc"])), 4)}
-            rows = pd.DataFrame(experiment.run_strategy(table, strategy, stack.names, cat, ["svm", "mlp"],
-                                                        Path(tmp) / "m", seed=0).rows)
-            imps = {}
-            for method, n_rows in (("permutation", 200), ("kernel", 200)):  # ShapConfig default vs thorough
-                t = time.perf_counter()
-                imps[method] = pd.DataFrame(experiment.importance_rows(rows, table, n_explain=300, seed=0,
-                                                                       agnostic_method=method,
-                                                                       agnostic_explain=n_rows))
-                shap_s[method] += time.perf_counter() - t
-            for model in ("svm", "mlp"):
-                a, b = (imps[m][imps[m]["model"] == model].set_index("factor")["mean_abs_shap"].sort_index()
-                        for m in ("permutation", "kernel"))
-                out["shap"][f"{strategy}/{model}"] = {"spearman_vs_kernel": round(float(spearmanr(a, b).statistic), 4),
-                                                      "top3_same": set(a.nlargest(3).index) == set(b.nlargest(3).index)}
-    out["models_seconds"] = {k: round(v, 2) for k, v in seconds.items()}
-    out["models_thorough_over_default"] = round(seconds["thorough"] / seconds["default"], 2)
-    out["shap_seconds"] = {k: round(v, 2) for k, v in shap_s.items()}
-    out["shap_kernel_over_permutation"] = round(shap_s["kernel"] / shap_s["permutation"], 2)
-    out["pu_bags"] = _pu_bags(data, period, stack, pos)
-    out["max_auc_diff"] = max(v["auc_diff"] for v in out["models"].values())
-    out["min_shap_spearman"] = min(v["spearman_vs_kernel"] for v in out["shap"].values())
-    out["within_tolerance"] = bool(out["max_auc_diff"] <= 0.01 and out["min_shap_spearman"] >= 0.9 and
-                                   np.isfinite(out["min_shap_spearman"]) and out["pu_bags"]["hazard_diff"] <= 0.01)
+    out: dict = {"partition": f"{period}|karst"}
+    # trained_models: the spatial CV (yardstick and own-negative AUC) of every cheap setting against thorough
+    out["trained_models"] = compare(data, "karst", period)
+    out["shap"] = _shap(pos, neg, stack)
+    out["pu"] = _pu(data, period, stack, pos)
+    out["max_auc_diff"] = max(max(v["max_abs_diff"].values()) for v in out["trained_models"]["components"].values())
+    out["min_shap_spearman"] = min(v["spearman"] for v in out["shap"]["models"].values())
+    out["within_tolerance"] = bool(out["trained_models"]["within_tolerance"] and out["min_shap_spearman"] >= 0.9 and
+                                   np.isfinite(out["min_shap_spearman"]) and out["pu"]["hazard_diff"] <= 0.01)
     return out
 
 
-def _pu_bags(data: Path, period: str, stack, pos) -> dict:
-    """InSAR-PU negatives, default (30 bags, 5000 positives) and thorough (100 bags, all positives): mean TRUE
-    hazard of the chosen pixels, and time."""
+def _shap(pos, neg, stack) -> dict:
+    """shap_importance's cheap explainers against thorough: permutation vs kernel SHAP (SVM, MLP) and exact
+    tree SHAP of the forest on ``tree_rows`` vs all ``n_explain`` rows. Spearman of the mean |SHAP| per factor."""
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    from lsm_assets.assets.learning import ShapConfig
+    from lsm_assets.materialize import THOROUGH_CONFIG
+    from lsm_core import experiment
+    from lsm_core.stack import categorical_bands
+
+    cfg = ShapConfig()
+    thorough = ShapConfig(**THOROUGH_CONFIG["ops"]["shap_importance"]["config"])
+    options = {label: {"agnostic_method": c.agnostic_method, "agnostic_explain": c.agnostic_rows,
+                       "tree_explain": c.tree_rows} for label, c in (("default", cfg), ("thorough", thorough))}
+    cat = [c for c in categorical_bands(stack.path) if c in stack.names]
+    out: dict = {"settings": options, "models": {}, "cpu_seconds": {"default": 0.0, "thorough": 0.0}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for strategy in sorted(set(neg["strategy"]) - {"area_sample"}):
+            table = experiment.training_table(pos, neg, strategy, max_per_class=2000, seed=0)
+            rows = pd.DataFrame(experiment.run_strategy(table, strategy, stack.names, cat,
+                                                        ["svm", "mlp", "random_forest"], Path(tmp), seed=0,
+                                                        fixed_params={"random_forest": {"n_estimators": 100}},
+                                                        tuning_params={"random_forest": {"n_estimators": 25}}).rows)
+            imps = {}
+            for label, opts in options.items():
+                t = time.process_time()
+                imps[label] = pd.DataFrame(experiment.importance_rows(rows, table, n_explain=cfg.n_explain, seed=0,
+                                                                      model_root=tmp, **opts))
+                out["cpu_seconds"][label] += time.process_time() - t
+            for model in ("svm", "mlp", "random_forest"):
+                a, b = (imps[k][imps[k]["model"] == model].set_index("factor")["mean_abs_shap"].sort_index()
+                        for k in ("default", "thorough"))
+                out["models"][f"{strategy}/{model}"] = {"spearman": round(float(spearmanr(a, b).statistic), 4),
+                                                        "top3_same": set(a.nlargest(3).index) == set(b.nlargest(3).index)}
+    out["cpu_seconds"] = {k: round(v, 1) for k, v in out["cpu_seconds"].items()}
+    out["default_over_thorough"] = round(out["cpu_seconds"]["default"] / out["cpu_seconds"]["thorough"], 2)
+    return out
+
+
+def _pu(data: Path, period: str, stack, pos) -> dict:
+    """InSAR-PU negatives with negative_samples' defaults and with the thorough preset (bags, positives, pool):
+    mean TRUE hazard of the chosen pixels (synthetic truth), and CPU time."""
     import pandas as pd
     import rasterio
 
+    from lsm_assets.assets.learning import NegativeSamplingConfig
+    from lsm_assets.materialize import THOROUGH_CONFIG
     from lsm_core import sampling
 
     with rasterio.open(data / "study_areas" / "karst" / "truth" / "hazard.tif") as src:
         hazard = src.read(1)
-    feats = [n for n in stack.names if n not in ("velocity_mm_yr", "ndvi_mean")]  # NegativeSamplingConfig default
-    out = {}
-    for label, bags, max_pos in (("default", 30, 5000), ("thorough", 100, None)):
-        t = time.perf_counter()
-        neg, _ = sampling.insar_pu_negatives(stack, pos, len(pos), features=feats, n_estimators=bags,
-                                             max_positives=max_pos, seed=0)
-        out[label] = {"bags": bags, "max_positives": max_pos, "seconds": round(time.perf_counter() - t, 2),
+    out: dict = {}
+    cfgs = (("default", NegativeSamplingConfig()),
+            ("thorough", NegativeSamplingConfig(**THOROUGH_CONFIG["ops"]["negative_samples"]["config"])))
+    for label, cfg in cfgs:
+        feats = [n for n in stack.names if n not in cfg.pu_exclude]
+        n = len(pos)  # as the asset's ratio 1 (the area's sampling_ratio of the demo)
+        t = time.process_time()
+        neg, _ = sampling.insar_pu_negatives(stack, pos, n, features=feats, n_estimators=cfg.bags,
+                                             max_positives=cfg.max_positives, quantile=cfg.quantile,
+                                             max_pool=max(cfg.max_pool, math.ceil(2 * n / cfg.quantile)), seed=0)
+        out[label] = {"bags": cfg.bags, "max_positives": cfg.max_positives, "max_pool": cfg.max_pool,
+                      "cpu_seconds": round(time.process_time() - t, 2),
                       "negatives_mean_true_hazard": round(float(hazard[neg["row"], neg["col"]].mean()), 4)}
     # the scale of the difference: the random strategy's negatives of the same partition
     random = pd.read_parquet(data / "warehouse" / "negative_samples" / "karst" / f"{period}.parquet")
@@ -170,7 +183,7 @@ def _pu_bags(data: Path, period: str, stack, pos) -> dict:
     out["random_negatives_mean_true_hazard"] = round(float(hazard[random["row"], random["col"]].mean()), 4)
     out["hazard_diff"] = round(abs(out["default"]["negatives_mean_true_hazard"] -
                                    out["thorough"]["negatives_mean_true_hazard"]), 4)
-    out["thorough_over_default"] = round(out["thorough"]["seconds"] / out["default"]["seconds"], 2)
+    out["thorough_over_default"] = round(out["thorough"]["cpu_seconds"] / out["default"]["cpu_seconds"], 2)
     return out
 
 

@@ -1,40 +1,108 @@
-"""The cheap nested spatial CV of trained_models against the full nested grid, on one materialized partition.
+"""trained_models' cheap defaults against the thorough preset, one setting at a time, on one materialized partition.
 
 Usage: python benchmarks/bench_nested_cv.py --data-root DIR [--area karst] [--period 201901-202012]
-       [--models ...] [--strategies ...]
+       [--components sizes forest mlp gbdt without_velocity] [--strategies ...]
 
 DIR holds a warehouse where positive_samples, negative_samples and factor_stack of the partition are
-materialized (e.g. a `bench_demo.py --keep DIR` root, or `lsm materialize`). Both paths run
-``experiment.fold_experiment`` on the same common folds, negatives and area sample:
+materialized (e.g. a `bench_demo.py --keep DIR` root, or `lsm materialize`). Every path runs
+``experiment.fold_experiment`` (the common-fold spatial CV of trained_models) on the same folds,
+negatives and area sample, with trained_models' configuration (``TrainingConfig``) as the default.
+Each component switches the thorough preset's settings of one cheap estimate, and runs only the
+models it touches:
 
-* cheap (the defaults): 500 training rows per class per fold, grid points fitted on 250 per class;
-* full (thorough): every training row (2000 per class) and the grid on every row of the fold.
+* ``sizes``: every training row (2,000 per class) and the grid on every row of the fold, instead of
+  500 rows per class per fold and grid points fitted on 250 (all models);
+* ``forest``: 300 trees everywhere, instead of 100 (grid points scored with 10) (random forest);
+* ``mlp``: grid points stopped after 20 epochs without improvement, as the refit, instead of 10 (MLP);
+* ``gbdt``: the exact split search (GradientBoostingClassifier) instead of 63 bins (gbdt);
+* ``without_velocity``: the without-velocity variant tuned again in each fold, instead of keeping the
+  parameters the fold chose with every factor (lightgbm).
 
-Prints one JSON object: CPU seconds of each path and their ratio, the mean and largest |difference|
-of the fold-mean yardstick AUC and own-negative spatial-CV AUC over (strategy, model, variant), the
-mean signed difference (cheap - full), and each path's best yardstick AUC per strategy and top model.
-About 4 min of CPU on the demo's karst partition.
+Prints one JSON object: per component, the CPU seconds of the default and thorough paths on its
+models and their ratio, and the mean and largest |difference| of the fold-mean yardstick AUC and
+own-negative spatial-CV AUC over (strategy, model, variant). Tolerance: fold means within 0.01 on
+average and 0.02 at most (``within_tolerance``). About 6 min of CPU on the demo's karst partition.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # as materialize_all's workers
+    os.environ.setdefault(_name, "1")
+
+import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lsm_assets.assets.learning import TrainingConfig  # noqa: E402
+from lsm_assets.materialize import THOROUGH_CONFIG  # noqa: E402
 from lsm_core import experiment  # noqa: E402
 from lsm_core.io import RasterFile  # noqa: E402
-from lsm_core.models import MODEL_NAMES  # noqa: E402
 from lsm_core.stack import categorical_bands  # noqa: E402
-from lsm_core.yardstick import common_folds  # noqa: E402
+from lsm_core.yardstick import AREA_SAMPLE, common_folds  # noqa: E402
 
-PATHS = {"cheap": {"max_per_class": 500, "inner_max_per_class": 250},
-         "full": {"max_per_class": 2000, "inner_max_per_class": None}}
+THOROUGH = THOROUGH_CONFIG["ops"]["trained_models"]["config"]
+COMPONENTS: dict[str, tuple[list[str], list[str]]] = {  # name: (thorough settings switched, models run)
+    "sizes": (["tuning_max_per_class", "cv_max_samples_per_class"],
+              ["logistic_regression", "svm", "mlp", "random_forest", "gbdt", "lightgbm"]),
+    "forest": (["forest_trees", "forest_tuning_trees"], ["random_forest"]),
+    "mlp": (["mlp_tuning_patience"], ["mlp"]),
+    "gbdt": (["gbdt_binned"], ["gbdt"]),
+    "without_velocity": (["retune_without_velocity"], ["lightgbm"]),
+}
+MEAN_TOLERANCE, MAX_TOLERANCE = 0.01, 0.02
+
+
+def fold_kwargs(cfg: TrainingConfig) -> dict[str, Any]:
+    """fold_experiment's keyword arguments from a trained_models configuration (as the asset passes them)."""
+    return {"max_per_class": cfg.cv_max_samples_per_class or cfg.max_samples_per_class, "seed": cfg.seed,
+            "fixed_params": {"random_forest": {"n_estimators": cfg.forest_trees},
+                             "gbdt": {"binned": cfg.gbdt_binned, "max_bin": cfg.gbdt_bins}},
+            "tuning_params": {"random_forest": {"n_estimators": cfg.forest_tuning_trees},
+                              "mlp": {"n_iter_no_change": cfg.mlp_tuning_patience}},
+            "inner_max_per_class": cfg.tuning_max_per_class, "retune_without_velocity": cfg.retune_without_velocity}
+
+
+def compare(data_root: str | Path, area: str = "karst", period: str = "201901-202012",
+            components: list[str] | None = None, strategies: list[str] | None = None) -> dict[str, Any]:
+    """Per component: CPU seconds of both paths and the mean / largest |difference| of the fold means."""
+    wh = Path(data_root) / "warehouse"
+    part = f"{area}/{period}"
+    pos = pd.read_parquet(wh / "positive_samples" / f"{part}.parquet").drop(columns="geometry")
+    neg = pd.read_parquet(wh / "negative_samples" / f"{part}.parquet").drop(columns="geometry")
+    stack = RasterFile(wh / "factor_stack" / f"{part}.tif")
+    strategies = strategies or sorted(set(neg["strategy"]) - {AREA_SAMPLE})
+    default = TrainingConfig()
+    folds = common_folds(pos, default.spatial_cv_folds, seed=default.seed)
+    out: dict[str, Any] = {"partition": part, "components": {}}
+    for name in components or list(COMPONENTS):
+        settings, models = COMPONENTS[name]
+        thorough = TrainingConfig(**{k: THOROUGH[k] for k in settings})
+        means, seconds = {}, {}
+        for label, cfg in (("default", default), ("thorough", thorough)):
+            start = time.process_time()
+            rows = experiment.fold_experiment(pos, neg, folds, strategies, models, stack.names,
+                                              categorical_bands(stack.path),
+                                              without_velocity=[m for m in cfg.without_velocity_models if m in models],
+                                              **fold_kwargs(cfg))
+            seconds[label] = round(time.process_time() - start, 1)
+            means[label] = rows.groupby(["strategy", "model", "variant"])[["yardstick_auc", "auc"]].mean()
+        diff = (means["default"] - means["thorough"]).abs()
+        out["components"][name] = {
+            "thorough_settings": {k: THOROUGH[k] for k in settings}, "models": models, "cpu_seconds": seconds,
+            "default_over_thorough": round(seconds["default"] / seconds["thorough"], 2),
+            "mean_abs_diff": diff.mean().round(4).to_dict(), "max_abs_diff": diff.max().round(4).to_dict()}
+        print(json.dumps({name: out["components"][name]}), file=sys.stderr, flush=True)
+    c = out["components"].values()
+    out["within_tolerance"] = bool(all(max(v["mean_abs_diff"].values()) <= MEAN_TOLERANCE and
+                                       max(v["max_abs_diff"].values()) <= MAX_TOLERANCE for v in c))
+    return out
 
 
 def main() -> None:
@@ -42,35 +110,10 @@ def main() -> None:
     ap.add_argument("--data-root", required=True)
     ap.add_argument("--area", default="karst")
     ap.add_argument("--period", default="201901-202012")
-    ap.add_argument("--models", nargs="+", default=list(MODEL_NAMES))
-    ap.add_argument("--strategies", nargs="+", default=["random", "buffer", "insar_pu", "pu"])
+    ap.add_argument("--components", nargs="+", default=list(COMPONENTS), choices=list(COMPONENTS))
+    ap.add_argument("--strategies", nargs="+", default=None, help="Default: every strategy the partition drew.")
     args = ap.parse_args()
-    wh = Path(args.data_root) / "warehouse"
-    part = f"{args.area}/{args.period}"
-    pos = pd.read_parquet(wh / "positive_samples" / f"{part}.parquet").drop(columns="geometry")
-    neg = pd.read_parquet(wh / "negative_samples" / f"{part}.parquet").drop(columns="geometry")
-    stack = RasterFile(wh / "factor_stack" / f"{part}.tif")
-    folds = common_folds(pos, 5, seed=0)
-    # the trained_models defaults for the forest and the GBDT, the same in both paths: only the tuning differs
-    fixed = {"random_forest": {"n_estimators": 100}, "gbdt": {"binned": True}}
-    tuning = {"random_forest": {"n_estimators": 50}}
-    means, seconds = {}, {}
-    for label, kw in PATHS.items():
-        start = time.process_time()
-        rows = experiment.fold_experiment(pos, neg, folds, args.strategies, args.models, stack.names,
-                                          categorical_bands(stack.path), seed=0, fixed_params=fixed,
-                                          tuning_params=tuning, without_velocity=["lightgbm"], **kw)
-        seconds[label] = round(time.process_time() - start, 1)
-        means[label] = rows.groupby(["strategy", "model", "variant"])[["yardstick_auc", "auc"]].mean()
-    diff = means["cheap"] - means["full"]
-    out = {"partition": part, "cpu_seconds": seconds, "cheap_over_full": round(seconds["cheap"] / seconds["full"], 2),
-           "mean_abs_diff": diff.abs().mean().round(4).to_dict(), "max_abs_diff": diff.abs().max().round(4).to_dict(),
-           "mean_diff": diff.mean().round(4).to_dict()}
-    for label, m in means.items():
-        a = m.xs("all_factors", level="variant")
-        out[f"{label}_best_yardstick_by_strategy"] = a.groupby("strategy")["yardstick_auc"].max().round(4).to_dict()
-        out[f"{label}_top_model"] = "/".join(a["yardstick_auc"].idxmax())
-    print(json.dumps(out))
+    print(json.dumps(compare(args.data_root, args.area, args.period, args.components, args.strategies)))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ def test_presets_and_side_by_side_config_are_valid_run_config():
     thorough = PRESETS["thorough"]["ops"]
     assert thorough["negative_samples"]["config"]["bags"] == 100
     assert thorough["trained_models"]["config"] == {"forest_trees": 300, "forest_tuning_trees": 300,
-                                                    "gbdt_binned": False, "tuning_max_per_class": None,
+                                                    "mlp_tuning_patience": 20, "gbdt_binned": False,
+                                                    "tuning_max_per_class": None,
                                                     "cv_max_samples_per_class": None,
                                                     "without_velocity_models": list(MODEL_NAMES),
                                                     "retune_without_velocity": True}

@@ -283,6 +283,17 @@ def test_gbdt_is_binned_by_default_and_exact_on_request(samples):
     assert abs(held_auc[0] - held_auc[1]) < 0.03, held_auc
 
 
+def test_gbdt_bins_reach_lightgbm_and_are_ignored_by_the_exact_search(samples):
+    X, y, _, _ = samples
+    coarse = make_model("gbdt", params={"max_bin": 15}).fit(X, y)
+    assert coarse[-1].max_bin == 15 and make_model("gbdt")[-1].max_bin == 255
+    # 15 bins per factor: no tree splits a factor at more than 14 distinct thresholds
+    splits = coarse[-1].booster_.trees_to_dataframe().dropna(subset=["split_feature"])
+    assert splits.groupby("split_feature")["threshold"].nunique().max() <= 14
+    exact = make_model("gbdt", params={"binned": False, "max_bin": 15})
+    assert "max_bin" not in exact[-1].get_params()
+
+
 def test_binned_gbdt_shap_adds_up_to_its_log_odds(samples):
     from lsm_core.explain import shap_values_for_plot
 
