@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,15 @@ class EnvironmentFactorsResult:
         return asdict(self)
 
 
-def rasterize_codes(polygons: gpd.GeoDataFrame, code_field: str, grid: AreaGrid, window: Window) -> np.ndarray:
-    """Integer unit codes of the polygons covering each pixel centre of ``window`` (NaN where none)."""
-    shapes = ((g, int(c)) for g, c in zip(polygons.geometry, polygons[code_field], strict=True))
+def rasterize_codes(polygons: gpd.GeoDataFrame, code_field: str, grid: AreaGrid, window: Window, *,
+                    mappings: Sequence[Mapping[str, Any]] | None = None) -> np.ndarray:
+    """Integer unit codes of the polygons covering each pixel centre of ``window`` (NaN where none).
+
+    ``mappings``: the polygons' ``__geo_interface__``, when the caller rasterizes many windows (rasterio
+    would convert every polygon on every call, its coordinates going through Python).
+    """
+    geoms = polygons.geometry if mappings is None else mappings
+    shapes = ((g, int(c)) for g, c in zip(geoms, polygons[code_field], strict=True))
     out = features.rasterize(shapes, out_shape=(int(window.height), int(window.width)), fill=-1,
                              transform=grid.window_transform(window), dtype="int32")
     return np.where(out < 0, np.nan, out).astype("float32")
@@ -83,12 +90,13 @@ def environment_factors(cfg: AreaConfig, start: dt.date, end: dt.date, out_path:
     if lith is not None and cfg.lithology_code_field not in lith.columns:
         raise InputFileError(f"no column {cfg.lithology_code_field!r} (columns: {list(lith.columns)})",
                              cfg.layers["lithology"])
+    mappings = [g.__geo_interface__ for g in lith.geometry] if lith is not None else None
     categorical = [b for b in CATEGORICAL if b in bands]
     with RasterWriter(out_path, grid, bands, block=block, tags={"categorical": ",".join(categorical)}) as w:
         for b in grid.windows(block):
             parts = []
             if lith is not None:
-                parts.append(rasterize_codes(lith, cfg.lithology_code_field, grid, b.write))
+                parts.append(rasterize_codes(lith, cfg.lithology_code_field, grid, b.write, mappings=mappings))
             if have["rainfall_mm_yr"]:
                 parts.append(raster_window_on_grid(cfg.layers["rainfall"], grid, b.write, reproject=True)[0])
             if scenes:
