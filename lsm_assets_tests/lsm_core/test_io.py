@@ -153,3 +153,22 @@ def test_cached_raster_reads_equal_file_reads_and_stay_within_the_budget(tmp_pat
     for w in windows:
         np.testing.assert_array_equal(small.read(w), plain.read(w))
     assert small.cached_bytes <= small.max_bytes
+
+
+def test_uncompressed_scratch_gives_the_same_cog_bytes_as_a_compressed_one(tmp_path, monkeypatch):
+    """Issue 13: small rasters skip compressing the scratch; the published COG is byte for byte the same."""
+    import lsm_core.io as io_module
+
+    data = _data(1)
+    data[1, 3:9, 5:20] = np.nan
+    written = {}
+    for limit in (io_module.SCRATCH_RAW_MAX_BYTES, 0):  # raw scratch (default here), then a ZSTD one
+        monkeypatch.setattr(io_module, "SCRATCH_RAW_MAX_BYTES", limit)
+        path = tmp_path / f"scratch_limit_{limit}.tif"
+        with RasterWriter(path, GRID, ["a", "b", "c"], block=16, tags={"k": "v"}) as w:
+            for b in GRID.windows(16):
+                r, c = b.write.toslices()
+                w.write(data[:, r, c], b.write)
+        written[limit] = path.read_bytes()
+    assert len(set(written.values())) == 1
+    np.testing.assert_array_equal(RasterFile(path).read(), data.astype(np.float32))
