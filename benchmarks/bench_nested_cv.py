@@ -97,7 +97,12 @@ def compare(data_root: str | Path, area: str = "karst", period: str = "201901-20
         out["components"][name] = {
             "thorough_settings": {k: THOROUGH[k] for k in settings}, "models": models, "cpu_seconds": seconds,
             "default_over_thorough": round(seconds["default"] / seconds["thorough"], 2),
-            "mean_abs_diff": diff.mean().round(4).to_dict(), "max_abs_diff": diff.max().round(4).to_dict()}
+            "mean_abs_diff": diff.mean().round(4).to_dict(), "max_abs_diff": diff.max().round(4).to_dict(),
+            # where the largest differences are, with both paths' fold means
+            "largest": {m: {"row": "/".join(map(str, diff[m].idxmax())),
+                            "default": round(float(means["default"].loc[diff[m].idxmax(), m]), 4),
+                            "thorough": round(float(means["thorough"].loc[diff[m].idxmax(), m]), 4)}
+                        for m in diff.columns}}
         print(json.dumps({name: out["components"][name]}), file=sys.stderr, flush=True)
     c = out["components"].values()
     out["within_tolerance"] = bool(all(max(v["mean_abs_diff"].values()) <= MEAN_TOLERANCE and

@@ -177,10 +177,10 @@ class TrainingConfig(dg.Config):
                                              "models' 60/20/20 search (a subsample of the 60 %; validation, refit "
                                              "and test splits stay whole); null = every row (the full nested grid, "
                                              "thorough). On the demo (karst, 2019-2020) these two defaults move the "
-                                             "fold-mean AUCs (yardstick and own negatives) by 0.006 on average, 0.017 "
-                                             "at most, against the full nested grid on 2000 rows per class, at 0.3x "
-                                             "its CV cost (49 vs 159 CPU s), and the saved models' test AUC by 0.002 "
-                                             "on average, 0.011 at most.")
+                                             "fold-mean AUCs (yardstick and own negatives) by 0.007 on average "
+                                             "against the full nested grid on 2000 rows per class, at 0.3x its CV "
+                                             "cost (42 vs 143 CPU s), but the MLP's by up to 0.026: it gains from "
+                                             "more rows (benchmarks/bench_nested_cv.py).")
     without_velocity_models: list[ModelName] = Field(["lightgbm"], description="Models also cross-validated with "
                                                "velocity_mm_yr left out of the factors, so the yardstick is "
                                                "reported both ways (InSAR-PU's pool is defined by the velocity); "
