@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
+from lsm_core import models
 from lsm_core.errors import ModelError
 from lsm_core.explain import (
     _factor_of_columns,
@@ -147,7 +148,6 @@ def test_unknown_output_scale_is_refused(fitted, sample):
 
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_models_from_make_model_are_explained(name, sample):
-    models = pytest.importorskip("lsm_core.models")
     X, y = sample
     model = models.make_model(name, categorical=("lithology",), random_state=0).fit(X, y)
     imp = shap_importance(model, X, **FAST)
@@ -156,7 +156,6 @@ def test_models_from_make_model_are_explained(name, sample):
 
 
 def test_make_model_lightgbm_columns_are_reordered_and_mapped_back(sample):
-    models = pytest.importorskip("lsm_core.models")
     X, y = sample
     model = models.make_model("lightgbm", categorical=("lithology",), random_state=0).fit(X, y)
     # its ColumnTransformer puts the categorical column first: the mapping must follow the CT, not X
@@ -314,7 +313,6 @@ def test_permutation_shap_after_a_column_wise_prep_equals_the_whole_pipelines(na
     from lsm_core.explain import _column_wise_prep, _permutation_shap, _proba_of_rows
     from lsm_core.permutation_shap import permutation_shap
 
-    models = pytest.importorskip("lsm_core.models")
     X, y = sample
     model = models.make_model(name, categorical=("lithology",), random_state=0).fit(X, y)
     data, bg = X.iloc[:40], X.iloc[100:110]
