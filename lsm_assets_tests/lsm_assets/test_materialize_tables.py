@@ -53,8 +53,8 @@ def _evaluated_at(data: Path) -> dict:
                     .fetchall())
 
 
-@pytest.mark.integration
-def test_materialize_runs_the_tables_and_status_says_when_and_whether_stale(tmp_path, monkeypatch):
+def _two_tables(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """A fresh Dagster home and data root with tables t1 and t2 added; (data root, run config file)."""
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     data = tmp_path / "data"
     rc = tmp_path / "run_config.yaml"
@@ -63,6 +63,12 @@ def test_materialize_runs_the_tables_and_status_says_when_and_whether_stale(tmp_
         out = _cli(data, "add-table", name, _table(tmp_path / f"{name}.csv", seed), "--label", "slide",
                    "--coords", "x,y", "--factors", "slope,wet")
         assert out.exit_code == 0, out.output
+    return data, rc
+
+
+@pytest.mark.integration
+def test_materialize_runs_the_tables_and_status_says_when_and_whether_stale(tmp_path, monkeypatch):
+    data, rc = _two_tables(tmp_path, monkeypatch)
     st = _status(data)
     assert {n: (t["stale"], t["reason"], t["last_evaluated"]) for n, t in st.items()} == {
         "t1": (True, "never evaluated", None), "t2": (True, "never evaluated", None)}
@@ -118,13 +124,7 @@ def test_materialize_runs_the_tables_and_status_says_when_and_whether_stale(tmp_
 @pytest.mark.integration
 def test_tables_run_side_by_side_in_worker_processes(tmp_path, monkeypatch):
     """The default path of `lsm materialize` (one worker process per core): tables go to the pool too."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    data = tmp_path / "data"
-    rc = tmp_path / "run_config.yaml"
-    rc.write_text(yaml.safe_dump(RUN_CONFIG))
-    for name, seed in (("t1", 1), ("t2", 2)):
-        assert _cli(data, "add-table", name, _table(tmp_path / f"{name}.csv", seed), "--label", "slide",
-                    "--coords", "x,y", "--factors", "slope,wet").exit_code == 0
+    data, rc = _two_tables(tmp_path, monkeypatch)
     out = _cli(data, "materialize", "--run-config", rc, "--workers", "2")
     assert out.exit_code == 0, out.output
     assert out.output.index("ok     table t1") < out.output.index("ok     table t2")
