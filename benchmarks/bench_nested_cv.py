@@ -59,16 +59,6 @@ COMPONENTS: dict[str, tuple[list[str], list[str]]] = {  # name: (thorough settin
 MEAN_TOLERANCE, MAX_TOLERANCE = 0.01, 0.02
 
 
-def fold_kwargs(cfg: TrainingConfig) -> dict[str, Any]:
-    """fold_experiment's keyword arguments from a trained_models configuration (as the asset passes them)."""
-    return {"max_per_class": cfg.cv_max_samples_per_class or cfg.max_samples_per_class, "seed": cfg.seed,
-            "fixed_params": {"random_forest": {"n_estimators": cfg.forest_trees},
-                             "gbdt": {"binned": cfg.gbdt_binned, "max_bin": cfg.gbdt_bins}},
-            "tuning_params": {"random_forest": {"n_estimators": cfg.forest_tuning_trees},
-                              "mlp": {"n_iter_no_change": cfg.mlp_tuning_patience}},
-            "inner_max_per_class": cfg.tuning_max_per_class, "retune_without_velocity": cfg.retune_without_velocity}
-
-
 def compare(data_root: str | Path, area: str = "karst", period: str = "201901-202012",
             components: list[str] | None = None, strategies: list[str] | None = None) -> dict[str, Any]:
     """Per component: CPU seconds of both paths and the mean / largest |difference| of the fold means."""
@@ -87,10 +77,10 @@ def compare(data_root: str | Path, area: str = "karst", period: str = "201901-20
         means, seconds = {}, {}
         for label, cfg in (("default", default), ("thorough", thorough)):
             start = time.process_time()
+            kwargs = cfg.fold_kwargs()  # as trained_models passes them
+            kwargs["without_velocity"] = [m for m in kwargs["without_velocity"] if m in models]
             rows = experiment.fold_experiment(pos, neg, folds, strategies, models, stack.names,
-                                              categorical_bands(stack.path),
-                                              without_velocity=[m for m in cfg.without_velocity_models if m in models],
-                                              **fold_kwargs(cfg))
+                                              categorical_bands(stack.path), **kwargs)
             seconds[label] = round(time.process_time() - start, 1)
             means[label] = rows.groupby(["strategy", "model", "variant"])[["yardstick_auc", "auc"]].mean()
         diff = (means["default"] - means["thorough"]).abs()

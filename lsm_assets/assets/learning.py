@@ -212,6 +212,22 @@ class TrainingConfig(dg.Config):
 
     _names = plain_names_validator("models", "strategies", "without_velocity_models")
 
+    def model_params(self) -> tuple[dict[str, dict], dict[str, dict]]:
+        """(fixed, tuning-only) parameters per model, as experiment.final_models and fold_experiment take them."""
+        fixed = {"random_forest": {"n_estimators": self.forest_trees},
+                 "gbdt": {"binned": self.gbdt_binned, "max_bin": self.gbdt_bins}}
+        tuning = {"random_forest": {"n_estimators": self.forest_tuning_trees},
+                  "mlp": {"n_iter_no_change": self.mlp_tuning_patience}}
+        return fixed, tuning
+
+    def fold_kwargs(self) -> dict:
+        """experiment.fold_experiment's keyword arguments (besides the data, strategies and models)."""
+        fixed, tuning = self.model_params()
+        return {"max_per_class": self.cv_max_samples_per_class or self.max_samples_per_class, "seed": self.seed,
+                "fixed_params": fixed, "tuning_params": tuning, "inner_max_per_class": self.tuning_max_per_class,
+                "without_velocity": self.without_velocity_models,
+                "retune_without_velocity": self.retune_without_velocity}
+
 
 class ComparisonConfig(dg.Config):
     area_sample: int = Field(20_000, description="Uniform pixels standing for the whole area in the prediction-rate "
@@ -267,10 +283,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
     drawn = set(neg["strategy"])  # a strategy skipped for the area (negative_samples says why)
     strategies = [s for s in config.strategies if s in drawn]
     cat = categorical_bands(factor_stack.path)
-    fixed = {"random_forest": {"n_estimators": config.forest_trees},
-             "gbdt": {"binned": config.gbdt_binned, "max_bin": config.gbdt_bins}}
-    tuning = {"random_forest": {"n_estimators": config.forest_tuning_trees},
-              "mlp": {"n_iter_no_change": config.mlp_tuning_patience}}
+    fixed, tuning = config.model_params()
     rows = []
     for strategy in strategies:
         table = _tables(positive_samples, negative_samples, strategy, config.max_samples_per_class, config.seed)
@@ -278,12 +291,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
                                         seed=config.seed, fixed_params=fixed, tuning_params=tuning,
                                         grid_max_per_class=config.tuning_max_per_class)
     fold_rows = experiment.fold_experiment(pos, neg, folds, strategies, config.models, factor_stack.names, cat,
-                                           max_per_class=config.cv_max_samples_per_class or
-                                           config.max_samples_per_class, seed=config.seed,
-                                           fixed_params=fixed, tuning_params=tuning,
-                                           inner_max_per_class=config.tuning_max_per_class,
-                                           without_velocity=config.without_velocity_models,
-                                           retune_without_velocity=config.retune_without_velocity)
+                                           **config.fold_kwargs())
     table = experiment.mark_map_choice(pd.DataFrame(rows).merge(experiment.summarise_folds(fold_rows),
                                                                 on=["strategy", "model"], how="left"))
     # relative to the data root, so that a warehouse can be moved or shared
