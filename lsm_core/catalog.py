@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -75,6 +77,27 @@ def spatial_extension_path() -> Path:
 LOCK_TIMEOUT_S = 120.0
 
 
+def _create_if_missing(path: Path) -> None:
+    """Create the catalog file atomically, with its schema, unless it exists.
+
+    DuckDB writes a new file's header after creating it, so a second process opening the path in
+    between reads "not a valid DuckDB database file". The file is built under a private name and
+    hard-linked into place: the link fails when another process got there first, and no process
+    ever sees a half-written catalog.
+    """
+    if path.exists():
+        return
+    scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}.creating")
+    try:
+        with contextlib.closing(duckdb.connect(str(scratch))) as con, transaction(con):
+            _ensure_schema(con)
+        with contextlib.suppress(FileExistsError):
+            os.link(scratch, path)
+    finally:
+        for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
 def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting while another process holds DuckDB's write lock.
 
@@ -105,6 +128,8 @@ def connect(path: str | Path, read_only: bool = False, timeout_s: float = LOCK_T
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only:
+        _create_if_missing(path)
     con = _open(path, read_only, timeout_s)
     try:
         if spatial:

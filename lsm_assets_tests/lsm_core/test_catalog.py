@@ -88,3 +88,43 @@ def test_writers_in_several_processes_at_once_all_succeed_and_keep_every_row(tmp
     with catalog.connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 3 * n * len(names)
         assert con.execute("SELECT count(DISTINCT (writer, i)) FROM history").fetchone()[0] == n * len(names)
+
+
+OPENER = """
+import sys
+from lsm_core import catalog
+print("ready", flush=True)
+sys.stdin.readline()
+with catalog.connect(sys.argv[1], timeout_s=60, spatial=False) as con:
+    con.execute("SELECT count(*) FROM landslide_events").fetchone()
+"""
+
+
+@pytest.mark.integration
+def test_processes_creating_the_catalog_at_once_never_see_a_half_written_file(tmp_path):
+    # CI once failed with "exists, but it is not a valid DuckDB database file": a writer opened
+    # the path while another process was still writing the new file's header.
+    for round_ in range(2):
+        db = tmp_path / f"round{round_}" / "lsm.duckdb"
+        procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(db)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 6, errors
+        assert [f.name for f in db.parent.iterdir()] == ["lsm.duckdb"]  # no scratch file left behind
+
+
+def test_a_catalog_created_by_another_process_meanwhile_is_kept(tmp_path, monkeypatch):
+    db = tmp_path / "lsm.duckdb"
+    with catalog.connect(db, spatial=False) as con:
+        catalog.append_rows(con, "history", pd.DataFrame({"i": [1, 2]}))
+    # as if this process checked before the other one linked its file into place
+    monkeypatch.setattr(catalog.Path, "exists", lambda self: False)
+    with catalog.connect(db, spatial=False) as con:
+        assert con.execute("SELECT count(*) FROM history").fetchone()[0] == 2
+    monkeypatch.undo()
+    assert [f.name for f in tmp_path.iterdir()] == ["lsm.duckdb"]
