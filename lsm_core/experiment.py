@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from lsm_core import explain
 from lsm_core.errors import ConfigError, ModelError
 from lsm_core.models import (
     MODEL_NAMES,
     TunedModel,
+    auc_score,
     evaluate,
     grid_validation_auc,
     load_model,
@@ -159,7 +159,7 @@ def prediction_rate_auc(later_scores: np.ndarray, area_scores: np.ndarray) -> fl
     later, area = np.asarray(later_scores, float), np.asarray(area_scores, float)
     if later.size == 0 or area.size == 0:  # e.g. a spatial-CV region without an area-sample pixel
         return float("nan")
-    return float(roc_auc_score(np.r_[np.ones(later.size), np.zeros(area.size)], np.r_[later, area]))
+    return auc_score(np.r_[np.ones(later.size), np.zeros(area.size)], np.r_[later, area])
 
 
 def prediction_rate_aucs(table: pd.DataFrame, later_pixels: pd.DataFrame, area_pixels: pd.DataFrame, *,

@@ -24,6 +24,7 @@ from lsm_core.models import (
     DEFAULT_PARAMS,
     MODEL_NAMES,
     PARAM_GRIDS,
+    auc_score,
     check_training_data,
     evaluate,
     grid_validation_auc,
@@ -334,3 +335,15 @@ def test_a_grid_subsample_changes_the_grid_fits_only(samples, monkeypatch):
     assert seen[1].tolist() == [20, 20] and seen[0].min() > 20  # the grid saw 20 rows per class of the 60 %
     for k in ("train", "validation", "test"):  # the splits, hence the refit and test rows, are the same
         np.testing.assert_array_equal(full.indices[k], sub.indices[k])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_score_equals_sklearns_roc_auc_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    score = np.round(rng.random(300) + 0.3 * y, 1)  # coarse scores: many ties
+    assert auc_score(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert auc_score(y, -score) == pytest.approx(1 - roc_auc_score(y, score), abs=1e-12)
+    assert np.isnan(auc_score(np.zeros(5), np.arange(5)))
+    # a monotone transform of the scores ranks the rows alike: exactly the same AUC (grid ties stay ties)
+    assert auc_score(y, score) == auc_score(y, np.exp(3 * score))
