@@ -1,7 +1,7 @@
 """trained_models' cheap defaults against the thorough preset, one setting at a time, on one materialized partition.
 
 Usage: python benchmarks/bench_nested_cv.py --data-root DIR [--area karst] [--period 201901-202012]
-       [--components sizes forest mlp gbdt without_velocity] [--strategies ...]
+       [--components sizes forest mlp gbdt without_velocity lightgbm] [--strategies ...]
 
 DIR holds a warehouse where positive_samples, negative_samples and factor_stack of the partition are
 materialized (e.g. a `bench_demo.py --keep DIR` root, or `lsm materialize`). Every path runs
@@ -16,7 +16,8 @@ models it touches:
 * ``mlp``: grid points stopped after 20 epochs without improvement, as the refit, instead of 10 (MLP);
 * ``gbdt``: the exact split search (GradientBoostingClassifier) instead of 63 bins (gbdt);
 * ``without_velocity``: the without-velocity variant tuned again in each fold, instead of keeping the
-  parameters the fold chose with every factor (lightgbm).
+  parameters the fold chose with every factor (lightgbm);
+* ``lightgbm``: LightGBM on its library default of 255 bins per factor, instead of 63 (lightgbm).
 
 Prints one JSON object: per component, the CPU seconds of the default and thorough paths on its
 models and their ratio, and the mean and largest |difference| of the fold-mean yardstick AUC and
@@ -55,6 +56,7 @@ COMPONENTS: dict[str, tuple[list[str], list[str]]] = {  # name: (thorough settin
     "mlp": (["mlp_tuning_patience"], ["mlp"]),
     "gbdt": (["gbdt_binned"], ["gbdt"]),
     "without_velocity": (["retune_without_velocity"], ["lightgbm"]),
+    "lightgbm": (["lightgbm_bins"], ["lightgbm"]),
 }
 MEAN_TOLERANCE, MAX_TOLERANCE = 0.01, 0.02
 

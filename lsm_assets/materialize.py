@@ -33,7 +33,7 @@ THOROUGH_CONFIG = {"ops": {
     "negative_samples": {"config": {"bags": 100, "max_positives": None, "max_pool": 300_000, "fold_bags": 30,
                                       "fold_max_pool": 300_000, "fold_max_positives": None}},
     "trained_models": {"config": {"forest_trees": 300, "forest_tuning_trees": 300, "mlp_tuning_patience": 20,
-                                  "gbdt_binned": False,
+                                  "gbdt_binned": False, "lightgbm_bins": 255,
                                   "tuning_max_per_class": None, "cv_max_samples_per_class": None,
                                   "without_velocity_models": ["logistic_regression", "svm", "mlp", "random_forest",
                                                               "gbdt", "lightgbm"],
