@@ -11,7 +11,7 @@ Each component switches the thorough preset's settings of one cheap estimate, an
 models it touches:
 
 * ``sizes``: every training row (2,000 per class) and the grid on every row of the fold, instead of
-  500 rows per class per fold and grid points fitted on 250 (all models);
+  500 rows per class per fold and grid points fitted on 250 (the MLP: 1,000 and 500) (all models);
 * ``forest``: 300 trees everywhere, instead of 100 (grid points scored with 10) (random forest);
 * ``mlp``: grid points stopped after 20 epochs without improvement, as the refit, instead of 10 (MLP);
 * ``gbdt``: the exact split search (GradientBoostingClassifier) instead of 63 bins (gbdt);
@@ -50,7 +50,8 @@ from lsm_core.yardstick import AREA_SAMPLE, common_folds  # noqa: E402
 
 THOROUGH = THOROUGH_CONFIG["ops"]["trained_models"]["config"]
 COMPONENTS: dict[str, tuple[list[str], list[str]]] = {  # name: (thorough settings switched, models run)
-    "sizes": (["tuning_max_per_class", "cv_max_samples_per_class"],
+    "sizes": (["tuning_max_per_class", "cv_max_samples_per_class", "mlp_tuning_max_per_class",
+               "mlp_cv_max_samples_per_class"],
               ["logistic_regression", "svm", "mlp", "random_forest", "gbdt", "lightgbm"]),
     "forest": (["forest_trees", "forest_tuning_trees"], ["random_forest"]),
     "mlp": (["mlp_tuning_patience"], ["mlp"]),

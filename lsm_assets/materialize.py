@@ -35,6 +35,7 @@ THOROUGH_CONFIG = {"ops": {
     "trained_models": {"config": {"forest_trees": 300, "forest_tuning_trees": 300, "mlp_tuning_patience": 20,
                                   "gbdt_binned": False, "lightgbm_bins": 255,
                                   "tuning_max_per_class": None, "cv_max_samples_per_class": None,
+                                  "mlp_tuning_max_per_class": None, "mlp_cv_max_samples_per_class": None,
                                   "without_velocity_models": ["logistic_regression", "svm", "mlp", "random_forest",
                                                               "gbdt", "lightgbm"],
                                   "retune_without_velocity": True}},

@@ -232,7 +232,8 @@ def fold_experiment(positives: pd.DataFrame, negatives: pd.DataFrame, folds: Com
                     tuning_params: Mapping[str, Mapping[str, Any]] | None = None,
                     inner_max_per_class: int | None = 500, without_velocity: Sequence[str] = (),
                     retune_without_velocity: bool = False, velocity_band: str = "velocity_mm_yr",
-                    test_max_per_class: int | None = 2000) -> pd.DataFrame:
+                    test_max_per_class: int | None = 2000,
+                    model_sizes: Mapping[str, tuple[int | None, int | None]] | None = None) -> pd.DataFrame:
     """Spatial CV of every strategy x model on the common folds: one row per fold, strategy, model and variant.
 
     Fold f trains on the positives of the other folds plus the strategy's negatives outside region f
@@ -247,6 +248,8 @@ def fold_experiment(positives: pd.DataFrame, negatives: pd.DataFrame, folds: Com
     ``max_per_class``: training rows per class and fold; ``test_max_per_class``: held-out positives and own
     negatives per fold (seeded uniform draws; the pixels of one landslide are strongly alike, so a few
     thousand score a fold as well as all of them, and predicting them is most of a fold's cost).
+    ``model_sizes``: per model name, its own (``max_per_class``, ``inner_max_per_class``), e.g. more rows for
+    a model that gains from them (each size is drawn from the same fold rows with the same seed).
     """
     unknown = [m for m in (*models, *without_velocity) if m not in MODEL_NAMES]
     if unknown:
@@ -267,10 +270,8 @@ def fold_experiment(positives: pd.DataFrame, negatives: pd.DataFrame, folds: Com
         area_in = area[area_region == fold]
         for strategy in strategies:
             train_neg, test_neg = _fold_negatives(negatives, strategy, fold, neg_region)
-            train = subsample_per_class(pd.concat([positives[pos_fold != fold], train_neg], ignore_index=True),
-                                        max_per_class, seed=seed).reset_index(drop=True)
-            y = train["label"].to_numpy().astype(np.int64)
-            groups = train["landslide_id"].where(train["label"] == 1)
+            pool = pd.concat([positives[pos_fold != fold], train_neg], ignore_index=True)
+            tables: dict[int | None, pd.DataFrame] = {}  # the fold's training rows, per size
             test_neg = subsample_per_class(test_neg, test_max_per_class, seed=seed + fold)
             test = pd.concat([test_pos, test_neg], ignore_index=True)
             chosen: dict[str, dict[str, Any]] = {}  # the parameters each model's all-factor variant chose
@@ -278,11 +279,17 @@ def fold_experiment(positives: pd.DataFrame, negatives: pd.DataFrame, folds: Com
                 cat = [c for c in categorical if c in feats]
                 for name in names:
                     start = time.perf_counter()
+                    size, inner = (model_sizes or {}).get(name, (max_per_class, inner_max_per_class))
+                    if size not in tables:
+                        tables[size] = subsample_per_class(pool, size, seed=seed).reset_index(drop=True)
+                    train = tables[size]
+                    y = train["label"].to_numpy().astype(np.int64)
+                    groups = train["landslide_id"].where(train["label"] == 1)
                     if variant == "all_factors" or retune_without_velocity:
                         model, best = nested_fit(name, train[feats], y, groups, categorical=cat, seed=seed,
                                                  fixed_params=(fixed_params or {}).get(name),
                                                  tuning_params=(tuning_params or {}).get(name),
-                                                 inner_max_per_class=inner_max_per_class)
+                                                 inner_max_per_class=inner)
                         chosen.setdefault(name, best)
                     else:
                         best = chosen[name]
@@ -328,11 +335,12 @@ def final_models(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
                  models: Sequence[str], model_dir: str | Path, *, seed: int = 0,
                  fixed_params: Mapping[str, Mapping[str, Any]] | None = None,
                  tuning_params: Mapping[str, Mapping[str, Any]] | None = None,
-                 grid_max_per_class: int | None = None) -> list[dict]:
+                 grid_max_per_class: int | None = None,
+                 grid_max_by_model: Mapping[str, int | None] | None = None) -> list[dict]:
     """The saved models of one strategy: tuned on a grouped 60/20/20 split of its whole table (paper b).
 
     ``grid_max_per_class``: grid points fitted on at most this many rows per class of the 60 % (see
-    ``models.tune_on_validation``).
+    ``models.tune_on_validation``); ``grid_max_by_model``: per model name, its own such size.
 
     One row per model: path, features, parameters and ``test_<metric>`` (the test split: positives
     against the strategy's own negatives), with the test labels and probabilities (ROC curves downstream).
@@ -345,7 +353,8 @@ def final_models(table: pd.DataFrame, strategy: str, factors: Sequence[str], cat
         start = time.perf_counter()
         tuned = tune_on_validation(name, X, y, groups, categorical=cat, random_state=seed,
                                    fixed_params=(fixed_params or {}).get(name),
-                                   tuning_params=(tuning_params or {}).get(name), grid_max_per_class=grid_max_per_class)
+                                   tuning_params=(tuning_params or {}).get(name),
+                                   grid_max_per_class=(grid_max_by_model or {}).get(name, grid_max_per_class))
         path = save_model(tuned.model, Path(model_dir) / f"{strategy}__{name}.joblib",
                           metadata={"strategy": strategy, "model": name, "best_params": tuned.best_params,
                                     "feature_names": list(factors), "categorical": cat})

@@ -37,8 +37,8 @@ from lsm_core.mlp import EarlyStoppingMLP
 from lsm_core.spatial_cv import RepeatedSpatialKFold, _group_codes
 from lsm_core.svm import RBFSVC
 
-__all__ = ["DEFAULT_PARAMS", "MODEL_NAMES", "PARAM_GRIDS", "FactorCheck", "TunedModel",
-           "auc_score", "check_training_data", "cv_scores", "evaluate", "grid_validation_auc", "library_versions", "load_model",
+__all__ = ["DEFAULT_PARAMS", "MODEL_NAMES", "PARAM_GRIDS", "FactorCheck", "TunedModel", "auc_score",
+           "check_training_data", "cv_scores", "evaluate", "grid_validation_auc", "library_versions", "load_model",
            "make_model", "save_model", "sidecar_path", "spatial_cv_scores", "split_60_20_20", "tune_on_validation"]
 
 MODEL_NAMES = ("logistic_regression", "svm", "mlp", "random_forest", "gbdt", "lightgbm")

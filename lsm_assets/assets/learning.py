@@ -176,11 +176,20 @@ class TrainingConfig(dg.Config):
                                              "grouped holdout of the fold's training rows only) and in the saved "
                                              "models' 60/20/20 search (a subsample of the 60 %; validation, refit "
                                              "and test splits stay whole); null = every row (the full nested grid, "
-                                             "thorough). On the demo (karst, 2019-2020) these two defaults move the "
-                                             "fold-mean AUCs (yardstick and own negatives) by 0.007 on average "
-                                             "against the full nested grid on 2000 rows per class, at 0.3x its CV "
-                                             "cost (42 vs 143 CPU s), but the MLP's by up to 0.026: it gains from "
-                                             "more rows (benchmarks/bench_nested_cv.py).")
+                                             "thorough). On the demo (karst, 2019-2020) these two defaults, with the "
+                                             "MLP's own sizes below, move the fold-mean AUCs (yardstick and own "
+                                             "negatives) by 0.006 on average and 0.0195 at most against the full "
+                                             "nested grid on 2000 rows per class, at 0.31x its CV cost (40 vs 132 "
+                                             "CPU s; benchmarks/bench_nested_cv.py).")
+    mlp_cv_max_samples_per_class: int | None = Field(1000, description="The MLP's own training rows per class of "
+                                                     "each spatial-CV fold: it gains from more rows than the other "
+                                                     "models (with 500 its fold means sat up to 0.026 below the "
+                                                     "thorough preset's, over the 0.02 tolerance; with 1000, and its "
+                                                     "grid on mlp_tuning_max_per_class, within 0.017); null = "
+                                                     "max_samples_per_class (thorough).")
+    mlp_tuning_max_per_class: int | None = Field(500, description="The MLP's own grid rows per class (in each fold "
+                                                 "and in the saved model's search), as tuning_max_per_class for the "
+                                                 "others; null = every row (thorough).")
     without_velocity_models: list[ModelName] = Field(["lightgbm"], description="Models also cross-validated with "
                                                "velocity_mm_yr left out of the factors, so the yardstick is "
                                                "reported both ways (InSAR-PU's pool is defined by the velocity); "
@@ -232,7 +241,9 @@ class TrainingConfig(dg.Config):
         return {"max_per_class": self.cv_max_samples_per_class or self.max_samples_per_class, "seed": self.seed,
                 "fixed_params": fixed, "tuning_params": tuning, "inner_max_per_class": self.tuning_max_per_class,
                 "without_velocity": self.without_velocity_models,
-                "retune_without_velocity": self.retune_without_velocity}
+                "retune_without_velocity": self.retune_without_velocity,
+                "model_sizes": {"mlp": (self.mlp_cv_max_samples_per_class or self.max_samples_per_class,
+                                        self.mlp_tuning_max_per_class)}}
 
 
 class ComparisonConfig(dg.Config):
@@ -295,7 +306,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
         table = _tables(positive_samples, negative_samples, strategy, config.max_samples_per_class, config.seed)
         rows += experiment.final_models(table, strategy, factor_stack.names, cat, config.models, model_dir,
                                         seed=config.seed, fixed_params=fixed, tuning_params=tuning,
-                                        grid_max_per_class=config.tuning_max_per_class)
+                                        grid_max_per_class=config.tuning_max_per_class,
+                                        grid_max_by_model={"mlp": config.mlp_tuning_max_per_class})
     fold_rows = experiment.fold_experiment(pos, neg, folds, strategies, config.models, factor_stack.names, cat,
                                            **config.fold_kwargs())
     table = experiment.mark_map_choice(pd.DataFrame(rows).merge(experiment.summarise_folds(fold_rows),

@@ -94,8 +94,11 @@ def test_presets_and_side_by_side_config_are_valid_run_config():
     assert thorough["negative_samples"]["config"]["bags"] == 100
     assert thorough["trained_models"]["config"] == {"forest_trees": 300, "forest_tuning_trees": 300,
                                                     "mlp_tuning_patience": 20, "gbdt_binned": False,
+                                                    "lightgbm_bins": 255,
                                                     "tuning_max_per_class": None,
                                                     "cv_max_samples_per_class": None,
+                                                    "mlp_tuning_max_per_class": None,
+                                                    "mlp_cv_max_samples_per_class": None,
                                                     "without_velocity_models": list(MODEL_NAMES),
                                                     "retune_without_velocity": True}
     assert thorough["negative_samples"]["config"]["fold_bags"] == 30

@@ -95,6 +95,20 @@ def test_the_without_velocity_variant_keeps_the_folds_parameters_unless_retuned(
     assert (retuned["without_velocity"] != retuned["all_factors"]).any()
 
 
+def test_a_model_can_have_its_own_training_and_grid_sizes_per_fold():
+    pos, neg = _world()
+    folds = common_folds(pos, 4, seed=0)
+    args = (pos, neg, folds, ["random"], ["logistic_regression", "gbdt"], ["f1", "f2", "velocity_mm_yr"], [])
+    kw = dict(seed=0, max_per_class=60, inner_max_per_class=30)
+    plain = experiment.fold_experiment(*args, **kw).drop(columns="seconds")
+    sized = experiment.fold_experiment(*args, model_sizes={"gbdt": (None, None)}, **kw).drop(columns="seconds")
+    lr, gb = (plain["model"] == "logistic_regression"), (plain["model"] == "gbdt")
+    # the other models keep the common sizes and give the same rows
+    pd.testing.assert_frame_equal(plain[lr], sized[lr])
+    assert (plain.loc[gb, "n_train"] <= 120).all() and (sized.loc[gb, "n_train"] > 120).all()
+    assert (sized.loc[gb, "n_test_positives"].to_numpy() == plain.loc[gb, "n_test_positives"].to_numpy()).all()
+
+
 def test_a_pu_strategy_without_fold_draws_is_refused():
     pos, neg = _world()
     folds = common_folds(pos, 4, seed=0)
