@@ -83,19 +83,34 @@ def _dismiss_onboarding(d) -> None:
             button.click()
 
 
+def _click_when_free(d, xpath: str) -> bool:
+    """Click the element at ``xpath`` unless something lies over it (the onboarding dialog may open, or still
+    be fading out, after the page has rendered: CI once clicked into it); False to be tried again."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+    from selenium.webdriver.common.by import By
+
+    _dismiss_onboarding(d)
+    try:
+        d.find_element(By.XPATH, xpath).click()
+    except ElementClickInterceptedException:
+        return False
+    return True
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize(("asset", "entry"), PAGES)
 def test_asset_page_shows_its_plot_inline(served, browser, asset, entry):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.get(f"http://127.0.0.1:{served}/assets/{asset}")
     try:
-        row = WebDriverWait(browser, 90).until(
-            lambda d: d.find_element(By.XPATH, f"//tr[td[normalize-space()='{entry}']]"))
-        _dismiss_onboarding(browser)
-        row.find_element(By.XPATH, ".//*[contains(text(), 'Show Markdown')]").click()
+        row = f"//tr[td[normalize-space()='{entry}']]"
+        WebDriverWait(browser, 90).until(lambda d: d.find_element(By.XPATH, row))
+        WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: _click_when_free(d, f"{row}//*[contains(text(), 'Show Markdown')]"))
         images = WebDriverWait(browser, 30).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png;base64,']"))
         WebDriverWait(browser, 30).until(
