@@ -67,11 +67,10 @@ for i in range(n):
 """
 
 
-@pytest.mark.integration
-def test_writers_in_several_processes_at_once_all_succeed_and_keep_every_row(tmp_path):
-    db, n, names = tmp_path / "lsm.duckdb", 10, ["a", "b", "c"]
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), name, str(n)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in names]
+def _run_together(script: str, argvs: list[list[str]]) -> None:
+    """Start one process per argv on ``script``, let them all go at once, and assert every one succeeded."""
+    procs = [subprocess.Popen([sys.executable, "-c", script, *argv], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in argvs]
     try:
         for p in procs:
             assert p.stdout.readline().strip() == "ready"
@@ -79,12 +78,18 @@ def test_writers_in_several_processes_at_once_all_succeed_and_keep_every_row(tmp
             p.stdin.write("go\n")
             p.stdin.flush()
         errors = [p.communicate(timeout=120)[1] for p in procs]
-        assert [p.returncode for p in procs] == [0, 0, 0], errors
+        assert [p.returncode for p in procs] == [0] * len(procs), errors
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+@pytest.mark.integration
+def test_writers_in_several_processes_at_once_all_succeed_and_keep_every_row(tmp_path):
+    db, n, names = tmp_path / "lsm.duckdb", 10, ["a", "b", "c"]
+    _run_together(WRITER, [[str(db), name, str(n)] for name in names])
     with catalog.connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 3 * n * len(names)
         assert con.execute("SELECT count(DISTINCT (writer, i)) FROM history").fetchone()[0] == n * len(names)
@@ -106,15 +111,7 @@ def test_processes_creating_the_catalog_at_once_never_see_a_half_written_file(tm
     # the path while another process was still writing the new file's header.
     for round_ in range(2):
         db = tmp_path / f"round{round_}" / "lsm.duckdb"
-        procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(db)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
-        for p in procs:
-            assert p.stdout.readline().strip() == "ready"
-        for p in procs:
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        errors = [p.communicate(timeout=120)[1] for p in procs]
-        assert [p.returncode for p in procs] == [0] * 6, errors
+        _run_together(OPENER, [[str(db)]] * 6)
         assert [f.name for f in db.parent.iterdir()] == ["lsm.duckdb"]  # no scratch file left behind
 
 
