@@ -235,6 +235,13 @@ class TrainingConfig(dg.Config):
                   "mlp": {"n_iter_no_change": self.mlp_tuning_patience}}
         return fixed, tuning
 
+    def final_kwargs(self) -> dict:
+        """experiment.final_models' keyword arguments (besides the table, strategy, factors, models and folder)."""
+        fixed, tuning = self.model_params()
+        return {"seed": self.seed, "fixed_params": fixed, "tuning_params": tuning,
+                "grid_max_per_class": self.tuning_max_per_class,
+                "grid_max_by_model": {"mlp": self.mlp_tuning_max_per_class}}
+
     def fold_kwargs(self) -> dict:
         """experiment.fold_experiment's keyword arguments (besides the data, strategies and models)."""
         fixed, tuning = self.model_params()
@@ -300,14 +307,11 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingConfig, pa
     drawn = set(neg["strategy"])  # a strategy skipped for the area (negative_samples says why)
     strategies = [s for s in config.strategies if s in drawn]
     cat = categorical_bands(factor_stack.path)
-    fixed, tuning = config.model_params()
     rows = []
     for strategy in strategies:
         table = _tables(positive_samples, negative_samples, strategy, config.max_samples_per_class, config.seed)
         rows += experiment.final_models(table, strategy, factor_stack.names, cat, config.models, model_dir,
-                                        seed=config.seed, fixed_params=fixed, tuning_params=tuning,
-                                        grid_max_per_class=config.tuning_max_per_class,
-                                        grid_max_by_model={"mlp": config.mlp_tuning_max_per_class})
+                                        **config.final_kwargs())
     fold_rows = experiment.fold_experiment(pos, neg, folds, strategies, config.models, factor_stack.names, cat,
                                            **config.fold_kwargs())
     table = experiment.mark_map_choice(pd.DataFrame(rows).merge(experiment.summarise_folds(fold_rows),
