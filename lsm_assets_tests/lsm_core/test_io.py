@@ -172,3 +172,19 @@ def test_uncompressed_scratch_gives_the_same_cog_bytes_as_a_compressed_one(tmp_p
         written[limit] = path.read_bytes()
     assert len(set(written.values())) == 1
     np.testing.assert_array_equal(RasterFile(path).read(), data.astype(np.float32))
+
+
+def test_a_cog_without_overviews_has_the_same_pixels_and_is_still_a_cog(tmp_path):
+    """Issue 13: the factor stack and InSAR time series leave the overviews out (most of their write's CPU)."""
+    big = AreaGrid.from_bounds("EPSG:32649", (400000, 2850000, 405120, 2855120), 10)  # 512 x 512: room for overviews
+    data = np.random.default_rng(2).normal(size=(2, *big.shape)).astype("float32")
+    paths = {}
+    for overviews in (True, False):
+        with RasterWriter(tmp_path / f"ovr_{overviews}.tif", big, ["a", "b"], block=128, overviews=overviews) as w:
+            w.write(data)
+        paths[overviews] = w.path
+    for overviews, path in paths.items():
+        with rasterio.open(path) as src:
+            assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            assert bool(src.overviews(1)) is overviews
+        np.testing.assert_array_equal(RasterFile(path).read(), data)
