@@ -7,9 +7,9 @@ the pixel's own unit, which need not be the nearest feature overall. Units are w
 sub-catchment) for roads and buildings; faults and mining sites have none.
 
 ``proximity_factor`` works on a whole array (an exact EDT per unit bounding box);
-``proximity_factors`` writes all five bands window by window (a KD-tree over the feature pixels
-of each block grown by Dmax; without units an exact EDT over the box of the block and its features
-when that box is not much larger than the block), so only the unit labels are held at full size.
+``proximity_factors`` writes all five bands window by window (each block grown by Dmax; an exact
+separable nearest-pixel search over it, per unit over the box of the unit's block and feature
+pixels), so only the unit labels are held at full size and the time grows with the area.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from affine import Affine
+from numba import njit
 from rasterio.crs import CRS
 from rasterio.features import rasterize
 from rasterio.windows import Window
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from lsm_core.errors import ConfigError, GridMismatchError
 from lsm_core.grid import DEFAULT_BLOCK, AreaGrid
@@ -37,8 +37,6 @@ from lsm_core.io import RasterWriter, raster_on_grid, read_vector
 __all__ = ["Features", "PROXIMITY_BANDS", "SOURCE_LAYER", "UNIT_OF", "area_units", "distance_decay",
            "proximity_factor", "proximity_factors", "slope_units", "watersheds"]
 
-# an EDT over a box up to this many times the block's pixels costs less than a KD-tree query per pixel
-_EDT_MAX_BOX = 16
 PROXIMITY_BANDS = ("faults", "valleys", "roads", "buildings", "mining")
 SOURCE_LAYER = {"faults": "faults", "valleys": "rivers", "roads": "roads", "buildings": "buildings", "mining": "mining"}
 UNIT_OF = {"faults": None, "valleys": "watershed", "roads": "slope_unit", "buildings": "slope_unit", "mining": None}
@@ -147,7 +145,7 @@ def proximity_factor(features: Features, grid: AreaGrid, dmax_m: float, units: n
 def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: AreaGrid, dem: str | Path | np.ndarray,
                       out_path: str | Path, dmax_by_class: Mapping[str, float], *, block: int = DEFAULT_BLOCK,
                       watershed_area_m2: float = 1e6, slope_unit_area_m2: float = 1e5,
-                      burn_rivers_m: float = 10.0, workers: int = 1,
+                      burn_rivers_m: float = 10.0,
                       units: Mapping[str, np.ndarray] | None = None,
                       bands: Sequence[str] = PROXIMITY_BANDS) -> Path:
     """Write the PROXIMITY_BANDS (0..1, NaN where the DEM is nodata) as a float32 COG, window by window.
@@ -156,8 +154,8 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
     or geometries; ``dmax_by_class`` maps each band to its Dmax in metres. Units come from the
     DEM with the rivers burnt ``burn_rivers_m`` deep, so watersheds follow the mapped rivers.
     Memory: D8 routing of the whole DEM (about 40 bytes per pixel at the peak, released) and
-    then two int32 unit rasters and a validity mask (9 bytes per pixel) for the windowed pass.
-    ``workers`` is passed to the KD-tree queries (-1: all cores). ``units``: the ``watershed`` and
+    then two int32 unit rasters and a validity mask (9 bytes per pixel) for the windowed pass; per
+    block a few arrays of the block grown by the largest Dmax. ``units``: the ``watershed`` and
     ``slope_unit`` labels already routed (``drainage.read_units``); then the DEM only gives the
     valid pixels and the unit parameters are not used. ``bands``: the subset to write (an area without
     some of the layers leaves their bands out).
@@ -195,7 +193,7 @@ def proximity_factors(area_layers: Mapping[str, str | Path | Features], grid: Ar
             for band in bands:
                 dmax, unit = float(dmax_by_class[band]), UNIT_OF[band]
                 d = _block_distance(layers[band], trees[band], grid, b.write, res, dmax,
-                                    None if unit is None else units.get(unit), workers)
+                                    None if unit is None else units.get(unit))
                 f = distance_decay(d, dmax)
                 f[~valid[rows, cols]] = np.nan
                 stack.append(f)
@@ -209,66 +207,142 @@ def _halo(dmax_m: float, res: tuple[float, float]) -> int:
 
 
 def _block_distance(geoms: np.ndarray, tree: shapely.STRtree, grid: AreaGrid, write: Window, res: tuple[float, float],
-                    dmax_m: float, units: np.ndarray | None, workers: int = 1) -> np.ndarray:
-    """Distances (m, inf beyond ``dmax_m``) from the pixels of ``write`` to the features of the grown window."""
+                    dmax_m: float, units: np.ndarray | None) -> np.ndarray:
+    """Distances (m, inf from ``dmax_m`` on) from the pixels of ``write`` to the features of the grown window."""
     h = _halo(dmax_m, res)
     read = Window(write.col_off - h, write.row_off - h, write.width + 2 * h, write.height + 2 * h)
-    out = np.full((write.height, write.width), np.inf)
     feat = _rasterize_window(geoms, tree, grid, read)
-    fr, fc = np.nonzero(feat)
-    if fr.size == 0:
-        return out
+    block = (slice(h, h + write.height), slice(h, h + write.width))
+    if not feat.any():
+        return np.full((write.height, write.width), np.inf)
     if units is None:
-        # the features and the block's pixels span a box: an EDT over it costs less than a KD-tree query
-        # per pixel (faults, Dmax 20 km: seconds per band) unless the box is much larger than the block
-        r0, r1 = min(int(fr.min()), h), max(int(fr.max()) + 1, h + write.height)
-        c0, c1 = min(int(fc.min()), h), max(int(fc.max()) + 1, h + write.width)
-        if (r1 - r0) * (c1 - c0) <= _EDT_MAX_BOX * write.height * write.width:
-            return _nearest_by_edt(feat[r0:r1, c0:c1], r0, c0, h, write, res, dmax_m)
-    qr, qc = np.mgrid[h:h + write.height, h:h + write.width]
-    pts = [fr * res[1], fc * res[0]]
-    qry = [qr.ravel() * res[1], qc.ravel() * res[0]]
-    if units is not None:
-        u = _padded_slice(units, read)
-        fu, qu = u[fr, fc], u[h:h + write.height, h:h + write.width].ravel()
-        # a third coordinate farther apart than Dmax for different units: the nearest feature
-        # within Dmax is then the nearest one of the pixel's own unit
-        sep = 2.0 * dmax_m + 1.0
-        pts.append(fu * sep)
-        qry.append(qu * sep)
-        keep = fu > 0
-        pts = [p[keep] for p in pts]
-        ask = np.isin(qu, fu[keep])
+        d = _nearest_distance(feat, (0, 0), block, res)
     else:
-        ask = np.ones(qry[0].size, bool)
-    if not ask.any() or pts[0].size == 0:
+        d = _nearest_in_units(feat, _padded_slice(units, read), block, res)
+    d[d >= dmax_m] = np.inf  # strict, as the KD-tree's distance_upper_bound this replaced
+    return d
+
+
+def _nearest_in_units(feat: np.ndarray, units: np.ndarray, block: tuple[slice, slice],
+                      res: tuple[float, float]) -> np.ndarray:
+    """Distances (m) from the pixels of ``block`` to the nearest feature pixel of their own unit, inf without one.
+
+    ``feat``, ``units``: the read window's feature mask and unit labels (0 = none). Each unit of the block is
+    searched in the box of its block pixels and its feature pixels, seeing only those features: the boxes of
+    watersheds and slope units add up to a few blocks, where one search of all the window's features would
+    cost the whole read window per unit.
+    """
+    fr, fc = np.nonzero(feat)
+    fu = units[fr, fc]
+    ids = np.unique(fu[fu > 0])  # the units with a feature pixel in the window
+    qu = units[block]
+    out = np.full(qu.shape, np.inf)
+    if ids.size == 0:
         return out
-    tree = cKDTree(np.column_stack(pts))
-    d, _ = tree.query(np.column_stack([q[ask] for q in qry]), distance_upper_bound=dmax_m, workers=workers)
-    flat = out.reshape(-1)
-    flat[ask] = d
+    # 1 + index in ids, on the block's pixels and on the feature pixels: find_objects then boxes both per unit
+    k = np.minimum(np.searchsorted(ids, qu), ids.size - 1)
+    hit = ids[k] == qu
+    lab = np.zeros(units.shape, np.int32)
+    lab[block] = np.where(hit, k + 1, 0)
+    lab[fr[fu > 0], fc[fu > 0]] = np.searchsorted(ids, fu[fu > 0]) + 1
+    boxes = ndimage.find_objects(lab)
+    for i in np.flatnonzero(np.bincount(k[hit], minlength=ids.size)):
+        box = boxes[i]
+        in_unit = units[box] == ids[i]
+        rows = slice(max(box[0].start, block[0].start), min(box[0].stop, block[0].stop))
+        cols = slice(max(box[1].start, block[1].start), min(box[1].stop, block[1].stop))
+        d = _nearest_distance(feat[box] & in_unit, (box[0].start, box[1].start), (rows, cols), res)
+        mine = in_unit[_from(rows, box[0].start), _from(cols, box[1].start)]
+        out[_from(rows, block[0].start), _from(cols, block[1].start)][mine] = d[mine]
     return out
 
 
-def _nearest_by_edt(box: np.ndarray, r0: int, c0: int, h: int, write: Window, res: tuple[float, float],
-                    dmax_m: float) -> np.ndarray:
-    """What the KD-tree gives (distance to the nearest feature pixel, inf from ``dmax_m`` on), by an exact EDT.
+def _from(sl: slice, origin: int) -> slice:
+    """The slice ``sl`` of the read window counted from pixel ``origin`` on."""
+    return slice(sl.start - origin, sl.stop - origin)
 
-    ``box``: the read window's feature mask from (``r0``, ``c0``) on, holding every feature pixel the KD-tree
-    would and the block's pixels (from (``h``, ``h``) in the read window). The EDT only picks each pixel's
-    nearest feature pixel; the distance to it is computed as cKDTree computes it (read-window index x
-    resolution, sqrt of the summed squares), so it is the same float - up to round-off where two feature
-    pixels lie equally far and the EDT picks the one that rounds differently (not on whole-metre grids).
+
+def _nearest_distance(feat: np.ndarray, origin: tuple[int, int], ask: tuple[slice, slice],
+                      res: tuple[float, float]) -> np.ndarray:
+    """Distances (m) from the read-window pixels ``ask`` to the nearest pixel of ``feat``, inf without one.
+
+    ``feat``: a feature mask from read-window pixel ``origin`` on, holding the pixels asked. The distance to the
+    nearest feature pixel is computed as cKDTree computes it (read-window index x resolution, sqrt of the summed
+    squares) - the KD-tree this replaced, so the float is the same up to round-off where two feature pixels lie
+    equally far and the search picks the one that rounds differently (not on whole-metre grids).
     """
-    near = ndimage.distance_transform_edt(~box, sampling=(res[1], res[0]), return_distances=False,
-                                          return_indices=True)
-    rows, cols = slice(h - r0, h - r0 + write.height), slice(h - c0, h - c0 + write.width)
-    qr, qc = np.mgrid[h:h + write.height, h:h + write.width]
-    dr = (near[0][rows, cols] + r0) * res[1] - qr * res[1]
-    dc = (near[1][rows, cols] + c0) * res[0] - qc * res[0]
+    r0, c0 = origin
+    nr, nc = _nearest_pixel(feat, ask[0].start - r0, ask[0].stop - r0, ask[1].start - c0, ask[1].stop - c0,
+                            res[1], res[0])
+    qr, qc = np.mgrid[ask]
+    dr = (nr + r0) * res[1] - qr * res[1]
+    dc = (nc + c0) * res[0] - qc * res[0]
     d = np.sqrt(dr * dr + dc * dc)
-    d[d >= dmax_m] = np.inf  # cKDTree's distance_upper_bound is strict
+    d[nr < 0] = np.inf
     return d
+
+
+def compile_kernels() -> None:
+    """Compile the numba kernel into its on-disk cache (``make install`` runs this once; else ~1.7 s per process)."""
+    feat = np.zeros((4, 4), bool)
+    feat[1, 2] = True
+    _nearest_distance(feat, (0, 0), (slice(0, 4), slice(0, 4)), (10.0, 10.0))
+
+
+@njit(cache=True)
+def _nearest_pixel(feat, r0, r1, c0, c1, sr, sc):
+    """Row and column (-1: none) of the True pixel of ``feat`` nearest to each pixel of [r0, r1) x [c0, c1).
+
+    Exact and separable (Felzenszwalb & Huttenlocher 2012), with pixels ``sr`` m high and ``sc`` m wide:
+    per column the feature row nearest to each asked row, then per asked row the lower envelope of the
+    parabolas (x - x_col)^2 + (row distance in that column)^2. Time: feat's pixels + asked rows x its columns,
+    so a block grown by Dmax costs a few blocks, where an EDT of the grown window costs (1 + 2 Dmax/block)^2.
+    """
+    h, w = feat.shape
+    n = r1 - r0
+    near = np.full((n, w), -1, np.int64)
+    last = np.full(w, -1, np.int64)
+    for r in range(r1):  # downwards: the last feature row at or above
+        for c in range(w):
+            if feat[r, c]:
+                last[c] = r
+            if r >= r0:
+                near[r - r0, c] = last[c]
+    last[:] = -1
+    for r in range(h - 1, r0 - 1, -1):  # upwards: the next one at or below, if nearer
+        for c in range(w):
+            if feat[r, c]:
+                last[c] = r
+            if r < r1 and last[c] >= 0 and (near[r - r0, c] < 0 or last[c] - r < r - near[r - r0, c]):
+                near[r - r0, c] = last[c]
+    out_r = np.full((n, c1 - c0), -1, np.int64)
+    out_c = np.full((n, c1 - c0), -1, np.int64)
+    v = np.empty(w, np.int64)  # the envelope's columns, left to right
+    z = np.empty(w)  # where each starts (m)
+    g = np.empty(w)  # its parabola's squared row distance + squared x (m^2)
+    for i in range(n):
+        k = -1
+        for c in range(w):
+            if near[i, c] < 0:
+                continue
+            x = c * sc
+            gc = ((near[i, c] - r0 - i) * sr) ** 2 + x * x
+            s = -np.inf
+            while k >= 0:
+                s = (gc - g[k]) / (2.0 * (x - v[k] * sc))
+                if s > z[k]:
+                    break
+                k -= 1
+                s = -np.inf
+            k += 1
+            v[k], z[k], g[k] = c, s, gc
+        j = 0
+        for q in range(c0, c1 if k >= 0 else c0):
+            while j < k and z[j + 1] < q * sc:
+                j += 1
+            out_r[i, q - c0] = near[i, v[j]]
+            out_c[i, q - c0] = v[j]
+    return out_r, out_c
 
 
 def _padded_slice(arr: np.ndarray, window: Window) -> np.ndarray:

@@ -203,8 +203,8 @@ def test_drainage_routed_once_gives_the_same_units_and_factors(tmp_path):
 
 @pytest.mark.parametrize("res", [(10.0, 10.0), (7.3, 12.9)])
 def test_block_distances_without_units_equal_a_kd_tree_over_every_feature_pixel(res):
-    """The EDT path (issue 13) gives the KD-tree's distances, features beyond the grid included: bit for bit
-    on a whole-metre grid, to round-off on any other."""
+    """The separable search (issue 13) gives the KD-tree's distances, features beyond the grid included: bit for
+    bit on a whole-metre grid, to round-off on any other."""
     import shapely
     from rasterio.windows import Window
     from scipy.spatial import cKDTree
@@ -224,22 +224,75 @@ def test_block_distances_without_units_equal_a_kd_tree_over_every_feature_pixel(
     tree = shapely.STRtree(geoms)
     dmax = 260.0
     halo = proximity._halo(dmax, res)
-    default = proximity._EDT_MAX_BOX
-    for box in (10**9, 0):  # always the EDT, then always the KD-tree it replaces
-        proximity._EDT_MAX_BOX = box
-        try:
-            for blk in grid.windows(16):
-                got = proximity._block_distance(geoms, tree, grid, blk.write, res, dmax, None)
-                read = Window(blk.write.col_off - halo, blk.write.row_off - halo, blk.write.width + 2 * halo,
-                              blk.write.height + 2 * halo)
-                fr, fc = np.nonzero(proximity._rasterize_window(geoms, tree, grid, read))
-                qr, qc = np.mgrid[halo:halo + blk.write.height, halo:halo + blk.write.width]
-                want, _ = cKDTree(np.column_stack([fr * res[1], fc * res[0]])).query(
-                    np.column_stack([qr.ravel() * res[1], qc.ravel() * res[0]]), distance_upper_bound=dmax)
-                if res[0] == res[1] == 10.0:  # whole-metre coordinates: no rounding, the very same floats
-                    np.testing.assert_array_equal(got.ravel(), want)
-                else:  # two feature pixels equally far may round apart; the EDT may pick the other one
-                    np.testing.assert_allclose(got.ravel(), want, rtol=1e-13)
-                assert np.isfinite(got).any()
-        finally:
-            proximity._EDT_MAX_BOX = default
+    for blk in grid.windows(16):
+        got = proximity._block_distance(geoms, tree, grid, blk.write, res, dmax, None)
+        read = Window(blk.write.col_off - halo, blk.write.row_off - halo, blk.write.width + 2 * halo,
+                      blk.write.height + 2 * halo)
+        fr, fc = np.nonzero(proximity._rasterize_window(geoms, tree, grid, read))
+        qr, qc = np.mgrid[halo:halo + blk.write.height, halo:halo + blk.write.width]
+        want, _ = cKDTree(np.column_stack([fr * res[1], fc * res[0]])).query(
+            np.column_stack([qr.ravel() * res[1], qc.ravel() * res[0]]), distance_upper_bound=dmax)
+        if res[0] == res[1] == 10.0:  # whole-metre coordinates: no rounding, the very same floats
+            np.testing.assert_array_equal(got.ravel(), want)
+        else:  # two feature pixels equally far may round apart; the search may pick the other one
+            np.testing.assert_allclose(got.ravel(), want, rtol=1e-13)
+        assert np.isfinite(got).any()
+
+
+@pytest.mark.parametrize("density", [0.002, 0.03, 0.4])
+def test_nearest_distance_equals_a_kd_tree_on_random_masks(density):
+    """The lower envelope of the separable search, on sparse and dense masks and any asked sub-window."""
+    from scipy.spatial import cKDTree
+
+    from lsm_core.proximity import _nearest_distance
+
+    rng = np.random.default_rng(int(density * 1000))
+    for _ in range(40):
+        h, w = rng.integers(1, 45, 2)
+        feat = rng.random((h, w)) < density
+        (r0, r1), (c0, c1) = np.sort(rng.integers(0, h + 1, 2)), np.sort(rng.integers(0, w + 1, 2))
+        origin = (int(rng.integers(-5, 5)), int(rng.integers(-5, 5)))
+        ask = (slice(r0 + origin[0], r1 + origin[0]), slice(c0 + origin[1], c1 + origin[1]))
+        got = _nearest_distance(feat, origin, ask, (RES, RES))
+        fr, fc = np.nonzero(feat)
+        qr, qc = np.mgrid[ask]
+        want = np.full(qr.shape, np.inf)
+        if fr.size:
+            want = cKDTree(np.column_stack([(fr + origin[0]) * RES, (fc + origin[1]) * RES])).query(
+                np.column_stack([qr.ravel() * RES, qc.ravel() * RES]))[0].reshape(qr.shape)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_windowed_same_unit_rule_equals_whole_array_on_many_units(tmp_path):
+    """Per-unit searches over small blocks (7 pixels, so most units span several blocks and their halos) give
+    the whole-array per-unit EDT: Voronoi units with scattered labels, one unit without features, one large
+    unit, features on block edges and in units beyond the halo."""
+    h, w = 53, 64
+    grid = _grid(h, w)
+    rng = np.random.default_rng(7)
+    rr, cc = np.mgrid[0:h, 0:w]
+    seeds = rng.uniform(0, (h, w), (30, 2))
+    nearest = np.argmin((rr[..., None] - seeds[:, 0]) ** 2 + (cc[..., None] - seeds[:, 1]) ** 2, axis=-1)
+    labels = rng.choice(10**6, 30, replace=False) + 1
+    ws = labels[nearest].astype(np.int32)
+    ws[:, 50:] = 7  # one large unit over many blocks
+    su = ws * 2 - (cc < rr).astype(np.int32)  # split along a diagonal
+    dem = np.zeros((h, w))
+    dem[40:44, 10:20] = np.nan
+    ws[np.isnan(dem)] = 0
+    su[np.isnan(dem)] = 0
+    cells = np.column_stack([rng.integers(0, h, 60), rng.integers(0, w, 60)])
+    edges = np.array([[6, 13], [7, 14], [13, 20], [14, 27], [27, 27], [28, 34], [0, 63], [52, 55]])  # block rims
+    cells = np.vstack([cells, edges])
+    cells = cells[ws[cells[:, 0], cells[:, 1]] != labels[3]]  # a unit without features
+    points = [Point(*_xy(r, c, h)) for r, c in cells]
+    layers = dict.fromkeys(("faults", "rivers", "roads", "buildings", "mining"), points)
+    dmax = {"faults": 300.0, "valleys": 120.0, "roads": 90.0, "buildings": 40.0, "mining": 150.0}
+    units = {"watershed": ws, "slope_unit": su}
+    got = read_raster(proximity_factors(layers, grid, dem, tmp_path / "p.tif", dmax, block=7, units=units))
+    for i, band in enumerate(PROXIMITY_BANDS):
+        whole = proximity_factor(points, grid, dmax[band], units=units[UNIT_OF[band]] if UNIT_OF[band] else None)
+        whole[np.isnan(dem)] = np.nan
+        np.testing.assert_allclose(got[i], whole.astype(np.float32), atol=1e-6, err_msg=band)
+        assert 0 < np.mean(got[i] > 0) < 1, band
+    assert (ws == labels[3]).sum() > 20 and (got[1][ws == labels[3]] == 0).all()  # valleys: no feature in its unit
