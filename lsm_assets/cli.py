@@ -7,12 +7,16 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lsm_assets.cli_own_data import COMMANDS as OWN_DATA_COMMANDS
 from lsm_assets.cli_report import COMMANDS as REPORT_COMMANDS
 from lsm_assets.resources import default_data_root
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 
 def _instance():
@@ -166,7 +170,8 @@ def materialize(data_root: Path, areas: tuple[str, ...], tables: tuple[str, ...]
 
 
 def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = None, preset: str = "default",
-                 tables: tuple[str, ...] = (), run_config_file: Path | None = None) -> None:
+                 tables: tuple[str, ...] = (), run_config_file: Path | None = None,
+                 pool: ProcessPoolExecutor | None = None) -> None:
     import yaml
 
     from lsm_assets.definitions import defs
@@ -204,7 +209,7 @@ def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = 
             bar.update()
 
         results = materialize_all(defs, instance, reg, data_root, chosen, run_config=run_config,
-                                  max_workers=workers, on_done=done, tables=chosen_tables)
+                                  max_workers=workers, on_done=done, tables=chosen_tables, pool=pool)
     failed = [r for r in results if not r.success]
     for r in results:
         click.echo(f"{'ok    ' if r.success else 'FAILED'} {r.label:24s} {r.seconds:6.1f} s  run {r.run_id}"
@@ -226,13 +231,20 @@ def _materialize(data_root: Path, areas: tuple[str, ...], workers: int | None = 
 @click.pass_obj
 def demo(data_root: Path, seed: int, workers: int | None, preset: str) -> None:
     """Generate the default data if missing, register partitions, materialize everything."""
+    from lsm_assets.materialize import start_workers
     from lsm_core.synthetic import generate_demo
 
-    if not (data_root / "study_areas").exists() or not any((data_root / "study_areas").iterdir()):
-        t0 = time.perf_counter()
-        generate_demo(data_root, seed=seed, workers=workers or os.cpu_count() or 1)
-        click.echo(f"generated the demo study areas in {time.perf_counter() - t0:.1f} s")
-    _materialize(data_root, (), workers, preset)
+    n_workers = workers or os.cpu_count() or 1
+    pool = start_workers(n_workers) if n_workers > 1 else None  # they start up while the data is generated
+    try:
+        if not (data_root / "study_areas").exists() or not any((data_root / "study_areas").iterdir()):
+            t0 = time.perf_counter()
+            generate_demo(data_root, seed=seed, workers=n_workers)
+            click.echo(f"generated the demo study areas in {time.perf_counter() - t0:.1f} s")
+        _materialize(data_root, (), workers, preset, pool=pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
 
 for _command in (*OWN_DATA_COMMANDS, *REPORT_COMMANDS):  # own data (issue 11); report and status

@@ -120,6 +120,22 @@ def _worker_init() -> None:
         os.environ[name] = "1"
     threadpool_limits(1)
     _die_with_parent()
+    # every run imports them: import them at start-up, while the caller still prepares (generates the demo data)
+    import lsm_assets.definitions  # noqa: F401
+
+
+def start_workers(max_workers: int | None = None) -> ProcessPoolExecutor:
+    """The worker processes of ``materialize_all`` (one per core by default), started now.
+
+    Each one imports the asset definitions as it starts (3-4 CPU s), so a caller that starts them before
+    other work (``lsm demo`` before generating its data) does not wait for that when the runs begin.
+    The caller shuts the pool down.
+    """
+    workers = max_workers or os.cpu_count() or 1
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init)
+    for _ in range(workers):  # a spawn pool starts a process per task waiting for one
+        pool.submit(os.getpid)
+    return pool
 
 
 def _die_with_parent() -> None:
@@ -156,7 +172,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
                     areas: Sequence[str] | None = None, run_config: dict | None = None,
                     max_workers: int | None = None,
                     on_done: Callable[[RunOutcome], None] | None = None,
-                    tables: Sequence[str] = ()) -> list[RunOutcome]:
+                    tables: Sequence[str] = (), pool: ProcessPoolExecutor | None = None) -> list[RunOutcome]:
     """Run area-only assets per area, then area x period assets per accepted (area, period), and
     ``sample_table_evaluation`` per sample table in ``tables``.
 
@@ -164,7 +180,8 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
     models in tests; each run gets the ops it has. ``max_workers``: worker processes (default: one per core);
     1, or an ephemeral instance that other processes cannot reach, runs everything here, one run after the
     other, with ``defs``. With workers, the runs use ``lsm_assets.definitions.defs``. ``on_done`` is called
-    with each finished run (e.g. to move a progress bar).
+    with each finished run (e.g. to move a progress bar). ``pool``: workers already started (``start_workers``;
+    the caller shuts them down), else they are started and shut down here.
     """
     notify = on_done or (lambda _: None)
     areas = list(reg.areas if areas is None else areas)
@@ -184,9 +201,10 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
     pair_config = merge_run_config(SIDE_BY_SIDE_CONFIG, run_config)
     ref, root = instance.get_ref(), str(data_root)
     results: list[RunOutcome] = []
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
-        pending: dict[Future, str] = {pool.submit(_run_in_worker, ref, root, a, None): a for a in areas}
-        pending |= {pool.submit(_run_in_worker, ref, root, t, run_config, True): f"table:{t}" for t in tables}
+    runner = start_workers(workers) if pool is None else pool
+    try:
+        pending: dict[Future, str] = {runner.submit(_run_in_worker, ref, root, a, None): a for a in areas}
+        pending |= {runner.submit(_run_in_worker, ref, root, t, run_config, True): f"table:{t}" for t in tables}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -194,8 +212,11 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, reg: Reg
                 results.append(fut.result())
                 notify(results[-1])
                 if "|" not in key and not key.startswith("table:"):  # an area is ready: its periods can start
-                    pending |= {pool.submit(_run_in_worker, ref, root, k, pair_config): k for k in pairs
+                    pending |= {runner.submit(_run_in_worker, ref, root, k, pair_config): k for k in pairs
                                 if k.endswith(f"|{key}")}
+    finally:
+        if pool is None:
+            runner.shutdown()
     order = {k: i for i, k in enumerate([*areas, *pairs, *(f"table:{t}" for t in tables)])}
     return sorted(results, key=lambda r: order[f"table:{r.partition_key}" if r.table else r.partition_key])
 

@@ -47,3 +47,12 @@ def _alive(pid: int) -> bool:
 
 def test_pid_check_sees_this_process():
     assert _alive(os.getpid())
+
+
+def test_started_workers_have_imported_the_definitions_before_their_first_run():
+    """`lsm demo` starts the workers before generating its data, so they import the assets meanwhile (issue 13)."""
+    from lsm_assets.materialize import start_workers
+
+    with start_workers(2) as pool:
+        loaded = [pool.submit(eval, "'lsm_assets.definitions' in __import__('sys').modules") for _ in range(4)]
+        assert all(f.result() for f in loaded)
