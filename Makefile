@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/python -c "from lsm_core import hydrology, proximity; hydrology.compile_kernels(); proximity.compile_kernels()"
+	$(BIN)/python -c "from lsm_core import hydrology, mlp, proximity; hydrology.compile_kernels(); mlp.compile_kernels(); proximity.compile_kernels()"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -122,6 +122,9 @@ def _worker_init() -> None:
     _die_with_parent()
     # every run imports them: import them at start-up, while the caller still prepares (generates the demo data)
     import lsm_assets.definitions  # noqa: F401
+    from lsm_core import mlp
+
+    mlp.compile_kernels()  # loads the MLP's cached epoch loop and builds numba's typed lists: ~1 s, once per worker
 
 
 def start_workers(max_workers: int | None = None) -> ProcessPoolExecutor:
