@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_jenks.py
 	$(BIN)/python benchmarks/bench_d8.py
 	$(BIN)/python benchmarks/bench_label.py
+	$(BIN)/python benchmarks/bench_mlp.py
 
 clean-data:
 	rm -rf data/study_areas data/incoming data/warehouse data/archive data/quarantine

@@ -1,7 +1,7 @@
 """trained_models' cheap defaults against the thorough preset, one setting at a time, on one materialized partition.
 
 Usage: python benchmarks/bench_nested_cv.py --data-root DIR [--area karst] [--period 201901-202012]
-       [--components sizes forest mlp gbdt without_velocity lightgbm] [--strategies ...]
+       [--components sizes forest gbdt without_velocity lightgbm] [--strategies ...]
 
 DIR holds a warehouse where positive_samples, negative_samples and factor_stack of the partition are
 materialized (e.g. a `bench_demo.py --keep DIR` root, or `lsm materialize`). Every path runs
@@ -13,7 +13,6 @@ models it touches:
 * ``sizes``: every training row (2,000 per class) and the grid on every row of the fold, instead of
   500 rows per class per fold and grid points fitted on 250 (the MLP: 1,000 and 500) (all models);
 * ``forest``: 300 trees everywhere, instead of 100 (grid points scored with 10) (random forest);
-* ``mlp``: grid points stopped after 20 epochs without improvement, as the refit, instead of 10 (MLP);
 * ``gbdt``: the exact split search (GradientBoostingClassifier) instead of 63 bins (gbdt);
 * ``without_velocity``: the without-velocity variant tuned again in each fold, instead of keeping the
   parameters the fold chose with every factor (lightgbm);
@@ -54,7 +53,6 @@ COMPONENTS: dict[str, tuple[list[str], list[str]]] = {  # name: (thorough settin
                "mlp_cv_max_samples_per_class"],
               ["logistic_regression", "svm", "mlp", "random_forest", "gbdt", "lightgbm"]),
     "forest": (["forest_trees", "forest_tuning_trees"], ["random_forest"]),
-    "mlp": (["mlp_tuning_patience"], ["mlp"]),
     "gbdt": (["gbdt_binned"], ["gbdt"]),
     "without_velocity": (["retune_without_velocity"], ["lightgbm"]),
     "lightgbm": (["lightgbm_bins"], ["lightgbm"]),
