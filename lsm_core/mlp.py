@@ -16,7 +16,9 @@ checks and a dozen small numpy calls (about 0.35 ms a batch against tens of micr
   and the restored best weights stay sklearn's own Python code.
 
 The weights, stopping epoch, loss curve and predictions equal sklearn's bit for bit
-(lsm_assets_tests/lsm_core/test_mlp.py); every other case runs sklearn's loop unchanged.
+(lsm_assets_tests/lsm_core/test_mlp.py; numba's products go through SciPy's OpenBLAS, numpy's through
+its own: another BLAS build could differ in the last bit, and that test would say so); every other case
+runs sklearn's loop unchanged.
 ``benchmarks/bench_mlp.py`` measures both.
 """
 
@@ -74,7 +76,6 @@ class EarlyStoppingMLP(MLPClassifier):
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
                              "your dataset.")
-        y_val = self._label_binarizer.inverse_transform(y_val)
         n_samples = X_train.shape[0]
         sample_idx = np.arange(n_samples, dtype=int)
         if self.batch_size == "auto":
@@ -92,7 +93,7 @@ class EarlyStoppingMLP(MLPClassifier):
         m_coef, m_int = List(optimizer.ms[:n_layers]), List(optimizer.ms[n_layers:])
         v_coef, v_int = List(optimizer.vs[:n_layers]), List(optimizer.vs[n_layers:])
         X_val_c = np.ascontiguousarray(X_val)
-        val_class = self._label_binarizer.transform(y_val)[:, 0].astype(np.int64)
+        val_class = y_val[:, 0].astype(np.int64)  # binarized: 1 = classes_[1], as the predicted class below
         self.n_iter_ = 0
         for _ in range(self.max_iter):
             # sklearn's shuffle(sample_idx, random_state=...) without its input checks: the same draw
