@@ -1,24 +1,23 @@
-"""scikit-learn's MLPClassifier, trained by a compiled epoch loop: the same fits, at about 0.25x the CPU.
+"""scikit-learn's MLPClassifier, trained by a compiled epoch loop: the same fits, at 0.14-0.16x the CPU.
 
 On the thousand-row training sets of a spatial-CV fold, sklearn's MLP spends most of its time in
 Python, not in arithmetic: each minibatch of 200 rows goes through list comprehensions, input
-checks and a dozen small numpy calls (about 0.35 ms a batch against tens of microseconds of BLAS).
-:class:`EarlyStoppingMLP` changes two things and nothing else:
+checks and a dozen small numpy calls (about 0.35 ms a batch against tens of microseconds of BLAS),
+and after every epoch ``metrics.accuracy_score`` checks its inputs for longer than the epoch takes.
 
-* with ``early_stopping=True`` sklearn scores the held-out 10 % after every epoch with
-  ``metrics.accuracy_score``, whose input checks cost more than the epoch itself; the same number,
-  ``np.average(y_val == y_pred)``, is computed without them;
-* for the case the models use (binary labels, ``solver="adam"``, ``activation="relu"``, shuffled
-  minibatches, float64 inputs, no sample weights, early stopping) the minibatches of an epoch run in
-  one numba function (:func:`_adam_epoch`) that does sklearn's arithmetic in sklearn's order: the
-  same BLAS products, numpy's pairwise sum where numpy reduces one column, libm's ``exp`` and ``log``
-  as scipy's ``expit`` and ``xlogy``. The shuffles, the validation split, the early-stopping rule
-  and the restored best weights stay sklearn's own Python code.
+For the case the models use (binary labels, ``solver="adam"``, ``activation="relu"``, shuffled
+minibatches, float64 inputs, no sample weights, early stopping), :class:`EarlyStoppingMLP` runs the
+minibatches of an epoch in one numba function (:func:`_adam_epoch`) and scores the validation split
+in another (:func:`_n_correct`). Both do sklearn's arithmetic in sklearn's order: the same BLAS
+products, numpy's pairwise sum where numpy reduces one column, libm's ``exp`` and ``log`` as
+scipy's ``expit`` and ``xlogy``. The Python loop around them is sklearn's ``_fit_stochastic`` for
+this case: the same validation split, the same shuffle draws from the estimator's RandomState,
+``_update_no_improvement_count``'s rule and the restored best weights. Every other case runs
+sklearn's own loop, with the early-stopping accuracy computed without ``accuracy_score``'s checks.
 
 The weights, stopping epoch, loss curve and predictions equal sklearn's bit for bit
 (lsm_assets_tests/lsm_core/test_mlp.py; numba's products go through SciPy's OpenBLAS, numpy's through
-its own: another BLAS build could differ in the last bit, and that test would say so); every other case
-runs sklearn's loop unchanged.
+its own: another BLAS build could differ in the last bit, and that test would say so).
 ``benchmarks/bench_mlp.py`` measures both.
 """
 
@@ -198,18 +197,29 @@ def _pairwise_sum(a, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _n_correct(X, y_class, coefs, intercepts):  # pragma: no cover - compiled
-    """Rows whose predicted class (probability > 0.5, as LabelBinarizer.inverse_transform) equals ``y_class``."""
-    a = X
-    for i in range(len(coefs)):  # _forward_pass_fast
-        a = np.dot(a, coefs[i])
+def _forward(x, coefs, intercepts):  # pragma: no cover - compiled
+    """sklearn's ``_forward_pass``: the activations of every layer, ``x`` first, relu hidden, expit output."""
+    acts = List()
+    acts.append(x)
+    for i in range(len(coefs)):
+        a = np.dot(acts[i], coefs[i])
         a += intercepts[i]
         if i != len(coefs) - 1:
             np.maximum(a, 0.0, a)
+        else:
+            for r in range(a.shape[0]):
+                a[r, 0] = 1.0 / (1.0 + np.exp(-a[r, 0]))  # scipy.special.expit
+        acts.append(a)
+    return acts
+
+
+@njit(cache=True)
+def _n_correct(X, y_class, coefs, intercepts):  # pragma: no cover - compiled
+    """Rows whose predicted class (probability > 0.5, as LabelBinarizer.inverse_transform) equals ``y_class``."""
+    out = _forward(X, coefs, intercepts)[len(coefs)]
     hits = 0
-    for r in range(a.shape[0]):
-        p = 1.0 / (1.0 + np.exp(-a[r, 0]))
-        hits += (1 if p > 0.5 else 0) == y_class[r]
+    for r in range(out.shape[0]):
+        hits += (1 if out[r, 0] > 0.5 else 0) == y_class[r]
     return hits
 
 
@@ -231,22 +241,12 @@ def _adam_epoch(X, y, order, batch_size, coefs, intercepts, m_coef, v_coef, m_in
         stop = min(start + batch_size, n)
         nb = stop - start
         rows = order[start:stop]
-        acts = List()
         xb = np.empty((nb, X.shape[1]))
         yb = np.empty((nb, 1))
         for r in range(nb):
             xb[r] = X[rows[r]]
             yb[r, 0] = y[rows[r]]
-        acts.append(xb)
-        for i in range(n_layers):  # _forward_pass
-            a = np.dot(acts[i], coefs[i])
-            a += intercepts[i]
-            if i != n_layers - 1:
-                np.maximum(a, 0.0, a)
-            else:
-                for r in range(nb):
-                    a[r, 0] = 1.0 / (1.0 + np.exp(-a[r, 0]))  # scipy.special.expit
-            acts.append(a)
+        acts = _forward(xb, coefs, intercepts)
         out = acts[n_layers]
         terms = np.empty(nb)  # binary_log_loss: xlogy(y, p) + xlogy(1 - y, 1 - p), p clipped
         for r in range(nb):
