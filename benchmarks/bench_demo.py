@@ -69,9 +69,9 @@ def run_demo(scale: float, workers: int | None, keep: Path | None) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     n_workers = workers or os.cpu_count() or 1
     t0 = time.perf_counter()
-    # as `lsm demo` does: the workers start up while the data is generated
+    # as `lsm demo` does: the workers start up, generate the data, then run the partitions
     with start_workers(n_workers) as pool:
-        generate_demo(data, seed=0, scale=scale, workers=n_workers)
+        generate_demo(data, seed=0, scale=scale, executor=pool)
         t1 = time.perf_counter()
         with dg.DagsterInstance.from_config(str(home)) as instance:
             reg = register(instance, data)

@@ -83,7 +83,8 @@ def materialize_setting(data: Path, home: Path, area: str, models: list[str], se
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     run_config = {**quiet, "ops": {"trained_models": {"config": {"models": models, "max_samples_per_class": max_per_class,
                                                         "seed": seed}},
-                          "negative_samples": {"config": {"seed": seed}},
+                          # the study compares insar_pu with its ablation: pu runs beside it
+                          "negative_samples": {"config": {"seed": seed, "pu_ablation": True}},
                           "model_comparison": {"config": {"seed": seed}}}}
     with dg.DagsterInstance.from_config(str(home)) as instance:
         reg = register(instance, data)

@@ -147,8 +147,8 @@ def _run_partitions(data_root: Path, keys: list[str], evaluations: list[str] | N
 WORKERS = click.option("--workers", type=int, default=None, show_default="one per core",
                        help="Partitions materialized side by side (worker processes); 1 = one after the other.")
 PRESET = click.option("--preset", type=click.Choice(["default", "thorough"]), default="default", show_default=True,
-                      help="thorough: 100 PU bags, 300-tree forests, exact-split GBDT, kernel SHAP "
-                           "(publication runs; several times slower).")
+                      help="thorough: 100 PU bags, 300-tree forests, exact-split GBDT, kernel SHAP, and the pu "
+                           "ablation beside insar_pu (publication runs; several times slower).")
 
 
 @main.command()
@@ -235,11 +235,11 @@ def demo(data_root: Path, seed: int, workers: int | None, preset: str) -> None:
     from lsm_core.synthetic import generate_demo
 
     n_workers = workers or os.cpu_count() or 1
-    pool = start_workers(n_workers) if n_workers > 1 else None  # they start up while the data is generated
+    pool = start_workers(n_workers) if n_workers > 1 else None  # they start up, then generate the data
     try:
         if not (data_root / "study_areas").exists() or not any((data_root / "study_areas").iterdir()):
             t0 = time.perf_counter()
-            generate_demo(data_root, seed=seed, workers=n_workers)
+            generate_demo(data_root, seed=seed, workers=n_workers, executor=pool)
             click.echo(f"generated the demo study areas in {time.perf_counter() - t0:.1f} s")
         _materialize(data_root, (), workers, preset, pool=pool)
     finally:

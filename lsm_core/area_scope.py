@@ -156,8 +156,14 @@ def present_sources(sources: Iterable[tuple[RasterFile, Sequence[str]]]
     return present, left_out
 
 
-def applicable_strategies(requested: Sequence[str], factor_names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """The requested negative strategies the factor stack supports, and {strategy: why skipped} of the others."""
+def applicable_strategies(requested: Sequence[str], factor_names: Sequence[str], *,
+                          pu_ablation: bool = True) -> tuple[list[str], dict[str, str]]:
+    """The requested negative strategies the factor stack supports, and {strategy: why skipped} of the others.
+
+    ``pu`` is InSAR-PU's Bagging-PU without the velocity pool. Beside ``insar_pu`` it is an ablation
+    (it separates what the velocity adds from what PU learning adds), run only with ``pu_ablation``;
+    where ``insar_pu`` cannot run (no velocity band), it is the area's PU strategy and always runs.
+    """
     run, skipped = [], {}
     for s in requested:
         band = VELOCITY_STRATEGIES.get(s)
@@ -166,4 +172,8 @@ def applicable_strategies(requested: Sequence[str], factor_names: Sequence[str])
                           "period), and its unlabeled pool is defined by the velocity")
         else:
             run.append(s)
+    if not pu_ablation and "pu" in run and "insar_pu" in run:
+        run.remove("pu")
+        skipped["pu"] = ("skipped: beside insar_pu, pu is the ablation (Bagging-PU without the velocity pool), run "
+                         "with pu_ablation=true (the thorough preset)")
     return run, skipped

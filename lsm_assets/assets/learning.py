@@ -31,9 +31,15 @@ PREDICTION_COLUMNS = ["test_y", "test_proba"]  # in the asset's table, not copie
 
 class NegativeSamplingConfig(dg.Config):
     strategies: list[StrategyName] = Field(list(STRATEGIES), description="Negative strategies to draw: "
-                                  "random, buffer, insar_pu (DESIGN 6) and pu (the ablation: InSAR-PU's Bagging-PU "
-                                  "with the pool = every valid pixel outside known landslides, no velocity "
-                                  "threshold; it shares the PU settings below).")
+                                  "random, buffer, insar_pu (DESIGN 6) and pu (InSAR-PU's Bagging-PU with the pool "
+                                  "= every valid pixel outside known landslides, no velocity threshold; it shares "
+                                  "the PU settings below). Beside insar_pu, pu runs only with pu_ablation.")
+    pu_ablation: bool = Field(False, description="Also draw pu where insar_pu runs: the ablation that separates what "
+                              "the velocity pool adds from what PU learning adds, trained, explained and scored "
+                              "like the other strategies (about a quarter more work per partition: off by default, "
+                              "on in the thorough preset; benchmarks/study_strategies.py always runs it). Where "
+                              "insar_pu cannot run (no InSAR velocity), pu is the area's PU strategy and runs "
+                              "regardless.")
     ratio: float | None = Field(None, description="Negatives per positive (1.0 = 1:1; default: the area's "
                                 "sampling_ratio).")
     buffer_m: float | None = Field(None, description="Buffer strategy: minimum distance from any known landslide, "
@@ -103,7 +109,8 @@ def positive_samples(context: dg.AssetExecutionContext, factor_stack: RasterFile
     return _points(pos, factor_stack.grid.crs)
 
 
-@dg.asset(description="Negative samples by strategy (random, buffer, insar_pu, pu), with PU scores and diagnostics.",
+@dg.asset(description="Negative samples by strategy (random, buffer, insar_pu; pu as the ablation with "
+          "pu_ablation, or where there is no InSAR), with PU scores and diagnostics.",
           kinds={"geoparquet"}, **TABLE)
 def negative_samples(context: dg.AssetExecutionContext, config: NegativeSamplingConfig, paths: LsmPaths,
                      factor_stack: RasterFile, landslide_inventory: gpd.GeoDataFrame,
@@ -116,7 +123,8 @@ def negative_samples(context: dg.AssetExecutionContext, config: NegativeSampling
     n = sampling.n_negatives(len(positive_samples), config.ratio if config.ratio is not None else params["sampling_ratio"])
     sets, meta = [], {}
     # strategies the stack cannot support (InSAR-PU without a velocity band) are skipped with the reason
-    strategies, skipped = area_scope.applicable_strategies(config.strategies, stack.names)
+    strategies, skipped = area_scope.applicable_strategies(config.strategies, stack.names,
+                                                           pu_ablation=config.pu_ablation)
     meta["skipped_strategies"] = dg.MetadataValue.json(skipped)
     for strategy in strategies:
         df, diag = sampling.draw_negatives(

@@ -50,9 +50,13 @@ def test_pid_check_sees_this_process():
 
 
 def test_started_workers_have_imported_the_definitions_before_their_first_run():
-    """`lsm demo` starts the workers before generating its data, so they import the assets meanwhile (issue 13)."""
+    """`lsm demo` starts the workers, which import the assets and then generate its data (issue 13)."""
     from lsm_assets.materialize import start_workers
 
     with start_workers(2) as pool:
         loaded = [pool.submit(eval, "'lsm_assets.definitions' in __import__('sys').modules") for _ in range(4)]
         assert all(f.result() for f in loaded)
+        # the start-up objects are frozen out of the garbage collector's walks, young passes are rarer
+        frozen, threshold = pool.submit(eval, "__import__('gc').get_freeze_count()"), pool.submit(
+            eval, "__import__('gc').get_threshold()")
+        assert frozen.result() > 100_000 and threshold.result()[0] == 10_000

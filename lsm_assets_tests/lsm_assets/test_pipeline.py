@@ -18,6 +18,7 @@ SCALE = 0.12  # ~ 100k pixels per area: the whole graph in a few minutes
 FAST_MODELS = ["logistic_regression", "random_forest", "lightgbm"]
 # the full six-model experiment runs in `make demo`; here three models keep the suite short
 RUN_CONFIG = {"ops": {
+    "negative_samples": {"config": {"pu_ablation": True}},  # the ablation end to end, as the thorough preset runs it
     "trained_models": {"config": {"models": FAST_MODELS, "max_samples_per_class": 600}},
     "shap_importance": {"config": {"models": FAST_MODELS, "n_explain": 100, "n_bootstrap": 3}},
     "susceptibility_map": {"config": {"scheduler_address": "serial"}},

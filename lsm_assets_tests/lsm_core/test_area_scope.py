@@ -98,6 +98,18 @@ def test_strategies_that_need_the_velocity_are_skipped_with_the_reason():
     assert run == ["random", "insar_pu"] and skipped == {}
 
 
+def test_the_pu_ablation_runs_beside_insar_pu_only_when_asked_but_always_without_a_velocity_band():
+    every = ["random", "buffer", "insar_pu", "pu"]
+    with_velocity, without = ["slope_deg", "velocity_mm_yr"], ["slope_deg"]
+    run, skipped = area_scope.applicable_strategies(every, with_velocity, pu_ablation=False)
+    assert run == ["random", "buffer", "insar_pu"] and list(skipped) == ["pu"]
+    assert "ablation" in skipped["pu"] and "pu_ablation=true" in skipped["pu"]
+    assert area_scope.applicable_strategies(every, with_velocity, pu_ablation=True) == (every, {})
+    # no InSAR: pu is the area's PU strategy, ablation or not
+    run, skipped = area_scope.applicable_strategies(every, without, pu_ablation=False)
+    assert run == ["random", "buffer", "pu"] and list(skipped) == ["insar_pu"]
+
+
 def test_the_sensor_quarantines_undated_updates_of_an_undated_area_and_says_why(tmp_path):
     """inventory_update_sensor's intake: an area added with an undated inventory still needs dated updates."""
     from lsm_core import catalog

@@ -3,6 +3,8 @@
 import csv
 import datetime as dt
 import re
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import geopandas as gpd
 import numpy as np
@@ -68,14 +70,17 @@ def fit_velocity(ts: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def test_same_seed_gives_identical_files_and_another_seed_another_dem(tmp_path):
-    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    a, b, c, d = tmp_path / "a", tmp_path / "b", tmp_path / "c", tmp_path / "d"
     generate_demo(a, seed=3, scale=TINY)
     generate_demo(b, seed=3, scale=TINY, workers=2)  # side by side: the same bytes
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as executor:  # the caller's (lsm demo: its workers)
+        generate_demo(d, seed=3, scale=TINY, executor=executor)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert any(f.suffix == ".gpkg" for f in files) and any(f.name == "timeseries.tif" for f in files)
-    differing = [str(f) for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
-    assert differing == []
+    for other in (b, d):
+        assert files == sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file())
+        differing = [str(f) for f in files if (a / f).read_bytes() != (other / f).read_bytes()]
+        assert differing == []
     generate_area("loess", c, seed=4, scale=TINY)
     dem_a = read_raster(a / "study_areas" / "loess" / "dem.tif")
     dem_c = read_raster(c / "study_areas" / "loess" / "dem.tif")

@@ -10,6 +10,7 @@ import io
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,22 +97,30 @@ AREAS: dict[str, AreaSpec] = {
 
 def generate_demo(data_root: Path, *, seed: int = 0, scale: float = 1.0,
                   areas: Sequence[str] = ("karst", "loess"), workers: int = 1,
-                  knobs: WorldKnobs | None = None) -> dict:
+                  knobs: WorldKnobs | None = None, executor: Executor | None = None) -> dict:
     """Write the synthetic areas under ``data_root``; returns {area: summary} (pixels, seconds, landslides, periods).
 
     ``workers`` > 1 writes the areas side by side in that many processes; each area has its own seed
-    stream, so the files are the same either way. ``knobs``: the world's ground motion and its
-    observation (default ``WorldKnobs()``), recorded in each area's ``truth/knobs.yaml``.
+    stream, so the files are the same either way. ``executor``: worker processes already running (e.g. the
+    pipeline's, which then need not wait for new ones to start) write the areas instead; processes, as
+    GDAL's writers here are not safe to share between threads.
+    ``knobs``: the world's ground motion and its observation (default ``WorldKnobs()``), recorded in
+    each area's ``truth/knobs.yaml``.
     """
+    if executor is not None:
+        return _on(executor, areas, data_root, seed=seed, scale=scale, knobs=knobs)
     if workers <= 1 or len(areas) <= 1:
         return {name: generate_area(name, data_root, seed=seed, scale=scale, knobs=knobs) for name in areas}
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(min(workers, len(areas)), mp_context=get_context("spawn")) as pool:
-        futures = {name: pool.submit(generate_area, name, data_root, seed=seed, scale=scale, knobs=knobs)
-                   for name in areas}
-        return {name: f.result() for name, f in futures.items()}
+        return _on(pool, areas, data_root, seed=seed, scale=scale, knobs=knobs)
+
+
+def _on(executor: Executor, areas: Sequence[str], data_root: Path, **kwargs) -> dict:
+    futures = {name: executor.submit(generate_area, name, data_root, **kwargs) for name in areas}
+    return {name: f.result() for name, f in futures.items()}
 
 
 def generate_area(name: str, data_root: Path, *, seed: int = 0, scale: float = 1.0,
