@@ -108,17 +108,17 @@ def generate_demo(data_root: Path, *, seed: int = 0, scale: float = 1.0,
     each area's ``truth/knobs.yaml``.
     """
     if executor is not None:
-        return _on(executor, areas, data_root, seed=seed, scale=scale, knobs=knobs)
+        return _generate_on(executor, areas, data_root, seed=seed, scale=scale, knobs=knobs)
     if workers <= 1 or len(areas) <= 1:
         return {name: generate_area(name, data_root, seed=seed, scale=scale, knobs=knobs) for name in areas}
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(min(workers, len(areas)), mp_context=get_context("spawn")) as pool:
-        return _on(pool, areas, data_root, seed=seed, scale=scale, knobs=knobs)
+        return _generate_on(pool, areas, data_root, seed=seed, scale=scale, knobs=knobs)
 
 
-def _on(executor: Executor, areas: Sequence[str], data_root: Path, **kwargs) -> dict:
+def _generate_on(executor: Executor, areas: Sequence[str], data_root: Path, **kwargs) -> dict:
     futures = {name: executor.submit(generate_area, name, data_root, **kwargs) for name in areas}
     return {name: f.result() for name, f in futures.items()}
 
