@@ -297,7 +297,7 @@ def _tables(positive_samples: gpd.GeoDataFrame, negative_samples: gpd.GeoDataFra
                                      negative_samples.drop(columns="geometry"), strategy, max_per_class=n, seed=seed)
 
 
-@dg.asset(description="Six models x four negative strategies. Every strategy is scored on common spatial folds "
+@dg.asset(description="Six models x the negative strategies drawn. Every strategy is scored on common spatial folds "
           "(k-means on the landslides; hyperparameters tuned inside each fold): yardstick_auc = held-out landslides "
           "vs a uniform sample of the fold's region (the same test set for every strategy and model; "
           "select_model 'auto' maps the best of any strategy, map_choice marks it and the runner-up), "
